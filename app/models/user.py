@@ -1,0 +1,20 @@
+from datetime import datetime
+
+from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
+from sqlalchemy import BigInteger, DateTime, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class User(SQLAlchemyBaseUserTableUUID, Base):
+    """An account. `is_superuser` is the admin flag. Not tenant-scoped: log-in must find a user by email."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-user quotas; NULL means the deployment's default.
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quota_documents: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,40 @@
+"""The one place tenant scope is decided and applied.
+
+A `Tenant` is made only by the auth dependency (`app.deps.get_tenant`). Binding it to a session makes
+every transaction of that session start with `set_config('app.user_id', <id>, true)`, which is what the
+row-level security policies on tenant tables read. A session with no tenant sets it to '' — and the
+policies then match no row at all.
+"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+_SET_USER = text("select set_config('app.user_id', :user_id, true)")
+_INFO_KEY = "tenant"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    user_id: UUID
+
+
+def current_tenant(session: AsyncSession | Session) -> Tenant | None:
+    return session.info.get(_INFO_KEY)
+
+
+async def bind_tenant(session: AsyncSession, tenant: Tenant) -> None:
+    """Scope `session` to `tenant`: the current transaction now, and every later one."""
+    session.info[_INFO_KEY] = tenant
+    if session.in_transaction():
+        await session.execute(_SET_USER, {"user_id": str(tenant.user_id)})
+
+
+@event.listens_for(Session, "after_begin")
+def _apply_tenant(session: Session, transaction, connection) -> None:
+    # Always set it, so a connection can never carry a previous transaction's tenant into this one.
+    tenant: Tenant | None = session.info.get(_INFO_KEY)
+    connection.execute(_SET_USER, {"user_id": str(tenant.user_id) if tenant else ""})
