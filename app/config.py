@@ -1,5 +1,6 @@
 """One place for every setting: environment variables (or `.env`) through pydantic-settings."""
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -89,6 +90,19 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=False)
 
 
+def _development_secret(var_dir: Path) -> SecretStr:
+    """A random secret kept in var/, so a laptop install never signs tokens with a published value."""
+    path = var_dir / "jwt_secret"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return SecretStr(path.read_text().strip())
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    if settings.is_development and settings.jwt_secret.get_secret_value() == PLACEHOLDER_JWT_SECRET:
+        settings.jwt_secret = _development_secret(settings.var_dir)
+    return settings

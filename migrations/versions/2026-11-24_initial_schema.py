@@ -227,11 +227,13 @@ def create_app_role() -> None:
     op.execute(f'grant usage on schema public to "{APP_ROLE}"')
     for table, privileges in APP_GRANTS.items():
         op.execute(f'grant {privileges} on {table} to "{APP_ROLE}"')
+    op.execute(f'grant usage on all sequences in schema public to "{APP_ROLE}"')
 
 
 def revoke_app_role() -> None:
     for table in APP_GRANTS:
         op.execute(f'revoke all on {table} from "{APP_ROLE}"')
+    op.execute(f'revoke usage on all sequences in schema public from "{APP_ROLE}"')
 
 
 def downgrade() -> None:

@@ -1,0 +1,73 @@
+"""fastapi-users wiring: the user table adapter and the user manager (password rules, audit events)."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi_users import BaseUserManager, InvalidPasswordException, UUIDIDMixin
+from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
+
+from app import audit
+from app.auth.passwords import password_problem
+from app.auth.schemas import UserCreate
+from app.config import get_settings
+from app.db import SessionDep
+from app.models import User
+from app.tenancy import Tenant, bind_tenant
+
+
+def client_ip(request: Request | None) -> str | None:
+    return request.client.host if request is not None and request.client else None
+
+
+class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
+    def __init__(self, user_db: SQLAlchemyUserDatabase, request: Request | None) -> None:
+        super().__init__(user_db)
+        self.request = request
+        secret = get_settings().jwt_secret.get_secret_value()
+        self.reset_password_token_secret = secret
+        self.verification_token_secret = secret
+
+    @property
+    def session(self):
+        return self.user_db.session
+
+    async def validate_password(self, password: str, user: UserCreate | User) -> None:
+        problem = password_problem(password, email=user.email, min_length=get_settings().min_password_length)
+        if problem:
+            raise InvalidPasswordException(reason=problem)
+
+    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        user = await super().authenticate(credentials)
+        if (user is None or not user.is_active) and self.request is not None:
+            # The login request is refused and rolled back; the record of the attempt must stay.
+            await audit.record_now(
+                self.request.app.state.sessionmaker,
+                action="login",
+                outcome="denied" if user is not None else "failed",
+                target=credentials.username[:320],
+                ip=client_ip(self.request),
+                detail={"reason": "inactive" if user is not None else "bad credentials"},
+            )
+        return user
+
+    async def on_after_register(self, user: User, request: Request | None = None) -> None:
+        await bind_tenant(self.session, Tenant(user.id))
+        await audit.record(self.session, action="register", user_id=user.id, ip=client_ip(request))
+
+    async def on_after_login(
+        self, user: User, request: Request | None = None, response: Response | None = None
+    ) -> None:
+        await bind_tenant(self.session, Tenant(user.id))
+        await audit.record(self.session, action="login", user_id=user.id, ip=client_ip(request))
+
+
+async def get_user_db(session: SessionDep) -> AsyncIterator[SQLAlchemyUserDatabase]:
+    yield SQLAlchemyUserDatabase(session, User)
+
+
+async def get_user_manager(
+    request: Request, user_db: SQLAlchemyUserDatabase = Depends(get_user_db)
+) -> AsyncIterator[UserManager]:
+    yield UserManager(user_db, request)

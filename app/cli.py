@@ -1,0 +1,138 @@
+"""`studyrag`: serve, worker, migrate, create-admin."""
+
+import asyncio
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+from rich.console import Console
+
+from app.config import get_settings
+from app.embedded import EmbeddedServices, ServiceUrls
+
+cli = typer.Typer(help="StudyRAG: ask your own textbooks.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+
+
+def _start_services() -> tuple[EmbeddedServices, ServiceUrls]:
+    services = EmbeddedServices(get_settings())
+    return services, asyncio.run(services.start())
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations (as the owner role)."""
+    from app.migrate import upgrade
+
+    services, urls = _start_services()
+    try:
+        upgrade(urls.database_url)
+        console.print("[green]Database is at the latest migration.[/green]")
+    finally:
+        services.stop()
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default: HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (default: PORT or 8000)."),
+) -> None:
+    """Run the web app and a worker, with embedded Postgres and Redis where no URL is set."""
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    services, urls = _start_services()
+    children: list[subprocess.Popen] = []
+    try:
+        upgrade(urls.database_url)
+        env = {**os.environ, **urls.as_env()}
+        web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
+        worker = [sys.executable, "-m", "app.cli", "worker"]
+        children = [subprocess.Popen(cmd, env=env) for cmd in (web, worker)]
+        console.print(f"[bold]StudyRAG[/bold] is running on http://{host}:{port} — Ctrl-C stops it.")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        console.print("[red]A StudyRAG process exited; stopping the others.[/red]")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print("Stopping…")
+    finally:
+        _stop(children)
+        services.stop()
+        console.print("Stopped.")
+
+
+def _stop(children: list[subprocess.Popen], timeout: float = 10) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@cli.command()
+def worker() -> None:
+    """Run an ingestion worker."""
+    from arq.connections import RedisSettings
+    from arq.worker import run_worker
+
+    from app.worker import WorkerSettings
+
+    services, urls = _start_services()
+    try:
+        run_worker(
+            WorkerSettings,
+            redis_settings=RedisSettings.from_dsn(urls.redis_url),
+            ctx={"app_database_url": urls.app_database_url},
+        )
+    finally:
+        services.stop()
+
+
+@cli.command("create-admin")
+def create_admin(
+    email: str,
+    name: str = typer.Option("", help="Display name for a new account."),
+) -> None:
+    """Make EMAIL an admin; creates the account (asking for a password) if it does not exist."""
+    from app.auth.admin import make_admin
+
+    services, urls = _start_services()
+    try:
+        created = asyncio.run(make_admin(urls, email=email, name=name, ask_password=_ask_password))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.stop()
+    console.print(f"[green]{email} is {'a new' if created else 'now an'} admin.[/green]")
+
+
+def _ask_password() -> str:
+    password = os.environ.get("STUDYRAG_ADMIN_PASSWORD")
+    if password:
+        return password
+    password = getpass.getpass("Password for the new admin: ")
+    if getpass.getpass("Repeat it: ") != password:
+        raise ValueError("The passwords do not match.")
+    return password
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

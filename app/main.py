@@ -1,0 +1,60 @@
+"""The web app: `create_app()` wires the lifespan (services, engine, queue, storage) and the routers."""
+
+import logging
+from contextlib import asynccontextmanager
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import health
+from app.auth import pages as auth_pages
+from app.auth import routes as auth_routes
+from app.config import PROJECT_ROOT, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.embedded import EmbeddedServices
+from app.errors import install_error_handlers
+from app.library import pages as library_pages
+from app.library.storage import make_storage
+from app.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    services = EmbeddedServices(settings)
+    urls = await services.start()
+    if not settings.database_url:
+        # Embedded database: nobody else runs migrations for it.
+        await upgrade_to_head(urls.database_url)
+    app.state.engine = make_engine(urls.app_database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
+    app.state.storage = make_storage(settings)
+    try:
+        yield
+    finally:
+        await app.state.arq.aclose()
+        await app.state.engine.dispose()
+        services.stop()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="StudyRAG",
+        summary="Ask your own textbooks; every answer cites book and page.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(auth_pages.router)
+    app.include_router(library_pages.router)
+    return app
+
+
+app = create_app()

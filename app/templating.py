@@ -1,0 +1,18 @@
+"""Jinja2 templates: one template per page, fragments as blocks (rendered alone for HTMX requests)."""
+
+from fastapi import Request
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from app.config import PROJECT_ROOT
+
+HTMX_VERSION = "2.0.11"
+HTMX_CDN = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
+# Subresource integrity of the exact file vendored in static/js/htmx.min.js.
+HTMX_INTEGRITY = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
+
+templates = Jinja2Blocks(directory=PROJECT_ROOT / "templates")
+templates.env.globals.update(htmx_cdn=HTMX_CDN, htmx_integrity=HTMX_INTEGRITY)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"

@@ -1,0 +1,115 @@
+"""Real services for the whole suite: embedded Postgres (+pgvector) and Redis, started once.
+
+The environment is set before any `app` module is imported, so settings, cookie flags and the app
+itself are built for the test cluster. Tests commit for real (as the app does) and keep apart by
+using fresh users; the cluster is new for every run.
+"""
+
+import os
+import secrets
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_VAR = ROOT / "var" / "test"
+
+os.environ.update(
+    ENVIRONMENT="test",
+    VAR_DIR=str(TEST_VAR),
+    JWT_SECRET=secrets.token_urlsafe(48),
+    DO_NOT_TRACK="1",
+)
+for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPENAI_API_KEY"):
+    os.environ.pop(name, None)
+
+import httpx  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
+from app.config import get_settings  # noqa: E402
+from app.db import make_engine  # noqa: E402
+from app.embedded import EmbeddedServices, ServiceUrls  # noqa: E402
+
+PASSWORD = "a fine long passphrase"
+
+
+@pytest.fixture(scope="session")
+async def services() -> ServiceUrls:
+    shutil.rmtree(TEST_VAR, ignore_errors=True)
+    TEST_VAR.mkdir(parents=True)
+    embedded = EmbeddedServices(get_settings(), database="studyrag_test")
+    urls = await embedded.start()
+    os.environ.update(urls.as_env())
+    get_settings.cache_clear()
+
+    from app.migrate import upgrade_to_head
+
+    await upgrade_to_head(urls.database_url)
+    yield urls
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def app(services):
+    from app.main import app as application
+
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app) -> httpx.AsyncClient:
+    # https: the auth cookie is `Secure` outside development.
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(services) -> AsyncEngine:
+    engine = make_engine(services.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def superuser_engine(services) -> AsyncEngine:
+    """The cluster superuser, which bypasses row-level security: for checking what really is stored."""
+    engine = make_engine(make_url(services.database_url).set(username="postgres").render_as_string(False))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app_engine(services) -> AsyncEngine:
+    engine = make_engine(services.app_database_url)
+    yield engine
+    await engine.dispose()
+
+
+def new_email(prefix: str = "student") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def register(client: httpx.AsyncClient, email: str | None = None, name: str = "Ada") -> dict:
+    email = email or new_email()
+    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": name})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def bearer_token(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    response = await client.post("/auth/jwt/login", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def set_active(owner_engine: AsyncEngine, user_id: str, active: bool) -> None:
+    async with owner_engine.begin() as conn:
+        await conn.execute(
+            text("update users set is_active = :active where id = :id"), {"active": active, "id": user_id}
+        )

@@ -1,0 +1,166 @@
+"""Auth through fastapi-users' routes: register, log in by bearer and cookie, log out for real."""
+
+import time
+import uuid
+
+import jwt
+import pytest
+from sqlalchemy import text
+
+from app.config import get_settings
+from tests.conftest import PASSWORD, bearer_token, new_email, register, set_active
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_register_login_me_and_logout_revokes_the_token(client):
+    email = new_email()
+    user = await register(client, email, name="Grace")
+    token = await bearer_token(client, email)
+
+    me = await client.get("/users/me", headers=auth(token))
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    assert me.json()["name"] == "Grace"
+    assert me.json()["id"] == user["id"]
+    assert "hashed_password" not in me.json()
+
+    assert (await client.post("/auth/jwt/logout", headers=auth(token))).status_code == 204
+    assert (await client.get("/users/me", headers=auth(token))).status_code == 401
+    # A new log-in still works: logging out ends that token, not the account.
+    assert (await client.get("/users/me", headers=auth(await bearer_token(client, email)))).status_code == 200
+
+
+async def test_logging_out_one_session_leaves_the_others(client):
+    email = new_email()
+    await register(client, email)
+    laptop, phone = await bearer_token(client, email), await bearer_token(client, email)
+    await client.post("/auth/jwt/logout", headers=auth(laptop))
+    assert (await client.get("/users/me", headers=auth(laptop))).status_code == 401
+    assert (await client.get("/users/me", headers=auth(phone))).status_code == 200
+
+
+async def test_cookie_login_sets_a_safe_cookie_and_logout_ends_it(client):
+    email = new_email()
+    await register(client, email)
+    response = await client.post("/auth/cookie/login", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 204
+    cookie = response.headers["set-cookie"].lower()
+    assert "studyrag_auth=" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "secure" in cookie  # outside development
+    token = client.cookies["studyrag_auth"]
+
+    assert (await client.get("/users/me")).status_code == 200
+    assert (await client.post("/auth/cookie/logout")).status_code == 204
+    client.cookies.clear()
+    client.cookies.set("studyrag_auth", token, domain="testserver")
+    assert (await client.get("/users/me")).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short", "at least 8 characters"),
+        ("password123", "most commonly used"),
+        ("qwertyuiop", "most commonly used"),
+        (None, "must not be your email"),
+    ],
+)
+async def test_weak_passwords_get_a_clear_400(client, password, reason):
+    email = new_email()
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password or email, "name": ""}
+    )
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail["code"] == "REGISTER_INVALID_PASSWORD"
+    assert reason in detail["reason"]
+
+
+async def test_registering_the_same_email_twice_is_refused(client):
+    email = new_email()
+    await register(client, email)
+    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "REGISTER_USER_ALREADY_EXISTS"
+
+
+async def test_register_cannot_make_itself_admin(client):
+    response = await client.post(
+        "/auth/register", json={"email": new_email(), "password": PASSWORD, "is_superuser": True}
+    )
+    assert response.status_code == 201
+    assert response.json()["is_superuser"] is False
+
+
+def _forge(claims: dict, *, key: str | None = None, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key or get_settings().jwt_secret.get_secret_value(), algorithm=algorithm)
+
+
+async def test_expired_tampered_unsigned_and_foreign_tokens_are_refused(client):
+    user = await register(client)
+    good = {
+        "sub": user["id"],
+        "aud": ["fastapi-users:auth"],
+        "exp": int(time.time()) + 600,
+        "jti": str(uuid.uuid4()),
+    }
+    assert (await client.get("/users/me", headers=auth(_forge(good)))).status_code == 200
+
+    expired = _forge({**good, "exp": int(time.time()) - 5})
+    wrong_key = _forge(good, key="another-secret-that-is-long-enough-to-use")
+    header, payload, signature = _forge(good).split(".")
+    tampered_payload = jwt.utils.base64url_encode(
+        jwt.utils.base64url_decode(payload).replace(user["id"].encode(), str(uuid.uuid4()).encode())
+    ).decode()
+    tampered = f"{header}.{tampered_payload}.{signature}"
+    unsigned = jwt.encode(good, None, algorithm="none")
+    wrong_audience = _forge({**good, "aud": ["someone-else"]})
+    no_jti = _forge({key: value for key, value in good.items() if key != "jti"})
+    no_expiry = _forge({key: value for key, value in good.items() if key != "exp"})
+
+    for token in (expired, wrong_key, tampered, unsigned, wrong_audience, no_jti, no_expiry, "garbage"):
+        assert (await client.get("/users/me", headers=auth(token))).status_code == 401, token
+        client.cookies.set("studyrag_auth", token, domain="testserver")
+        assert (await client.get("/users/me")).status_code == 401, token
+        client.cookies.clear()
+
+
+async def test_deactivated_user_is_refused_at_once(client, owner_engine):
+    email = new_email()
+    user = await register(client, email)
+    token = await bearer_token(client, email)
+    cookie_login = await client.post("/auth/cookie/login", data={"username": email, "password": PASSWORD})
+    assert cookie_login.status_code == 204
+
+    await set_active(owner_engine, user["id"], False)
+    assert (await client.get("/users/me", headers=auth(token))).status_code == 401
+    assert (await client.get("/users/me")).status_code == 401
+    relogin = await client.post("/auth/jwt/login", data={"username": email, "password": PASSWORD})
+    assert relogin.status_code == 400
+
+
+async def test_logins_and_failures_are_audited(client, superuser_engine):
+    email = new_email()
+    user = await register(client, email)
+    await bearer_token(client, email)
+    bad = await client.post("/auth/jwt/login", data={"username": email, "password": "not the password"})
+    assert bad.status_code == 400
+
+    async with superuser_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "select action, outcome, user_id, ip from audit_log "
+                    "where user_id = :id or target = :email order by id"
+                ),
+                {"id": user["id"], "email": email},
+            )
+        ).all()
+    events = [(action, outcome) for action, outcome, _, _ in rows]
+    assert events == [("register", "ok"), ("login", "ok"), ("login", "failed")]
+    assert all(ip == "203.0.113.7" for *_, ip in rows)
