@@ -69,9 +69,13 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
 async def on_unhandled(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.exception("unhandled error (request %s) on %s %s", rid, request.method, request.url.path)
+    # Unhandled errors are answered outside the middleware stack, so the id header is set here.
     if not wants_html(request):
-        return JSONResponse({"detail": "Internal server error", "request_id": rid}, status_code=500)
-    return _error_page(request, 500, "Something went wrong on our side. It has been logged.")
+        response = JSONResponse({"detail": "Internal server error", "request_id": rid}, status_code=500)
+    else:
+        response = _error_page(request, 500, "Something went wrong on our side. It has been logged.")
+    response.headers["X-Request-ID"] = rid
+    return response
 
 
 class RequestIdMiddleware:

@@ -27,7 +27,9 @@ class Conversation(Base):
         Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
     semester: Mapped[str | None] = mapped_column(String(64))
@@ -51,7 +53,9 @@ class Message(Base):
         Index("ix_messages_conversation_id_created_at", "conversation_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
     user_id: Mapped[uuid.UUID]
     conversation_id: Mapped[uuid.UUID]
     role: Mapped[str] = mapped_column(String(16))

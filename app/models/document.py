@@ -32,7 +32,9 @@ class Document(Base):
         Index("ix_documents_user_id_semester_subject_book", "user_id", "semester", "subject", "book"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     semester: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(64))

@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_users_email"), "users", ["email"], unique=True)
     op.create_table(
         "conversations",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("title", sa.String(length=200), server_default="", nullable=False),
         sa.Column("semester", sa.String(length=64), nullable=True),
@@ -98,7 +98,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "documents",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("semester", sa.String(length=64), nullable=False),
         sa.Column("subject", sa.String(length=64), nullable=False),
@@ -168,7 +168,7 @@ def upgrade() -> None:
     op.create_index("ix_chunks_user_id_document_id", "chunks", ["user_id", "document_id"], unique=False)
     op.create_table(
         "messages",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("conversation_id", sa.Uuid(), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),

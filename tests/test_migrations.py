@@ -1,0 +1,107 @@
+"""The schema comes from Alembic, round-trips, and leaves the app role powerless over RLS."""
+
+from sqlalchemy import text
+
+from app.config import get_settings
+from app.migrate import downgrade, upgrade
+from app.models import TENANT_TABLES
+
+
+async def test_downgrade_to_base_and_upgrade_again(services, owner_engine):
+    import asyncio
+
+    await asyncio.to_thread(downgrade, services.database_url, "base")
+    async with owner_engine.connect() as conn:
+        assert await conn.scalar(text("select to_regclass('public.documents')")) is None
+    await asyncio.to_thread(upgrade, services.database_url)
+    async with owner_engine.connect() as conn:
+        assert await conn.scalar(text("select to_regclass('public.documents')")) is not None
+
+
+async def test_every_tenant_table_has_forced_rls_and_a_policy_on_app_user_id(owner_engine):
+    async with owner_engine.connect() as conn:
+        discovered = set(
+            (
+                await conn.execute(
+                    text(
+                        "select table_name from information_schema.columns"
+                        " where table_schema = 'public' and column_name = 'user_id'"
+                    )
+                )
+            ).scalars()
+        )
+        assert discovered == set(TENANT_TABLES)
+        for table in TENANT_TABLES:
+            enabled, forced = (
+                await conn.execute(
+                    text("select relrowsecurity, relforcerowsecurity from pg_class where relname = :t"),
+                    {"t": table},
+                )
+            ).one()
+            assert enabled and forced, table
+            policies = (
+                await conn.execute(
+                    text("select qual, with_check from pg_policies where tablename = :t"), {"t": table}
+                )
+            ).all()
+            assert policies, table
+            for qual, with_check in policies:
+                assert "app.user_id" in (qual or "") + (with_check or ""), table
+
+
+async def test_app_role_owns_nothing_and_cannot_bypass_rls(owner_engine):
+    role = get_settings().app_db_role
+    async with owner_engine.connect() as conn:
+        superuser, bypass = (
+            await conn.execute(
+                text("select rolsuper, rolbypassrls from pg_roles where rolname = :r"), {"r": role}
+            )
+        ).one()
+        assert not superuser and not bypass
+        owned = await conn.scalar(
+            text("select count(*) from pg_tables where schemaname = 'public' and tableowner = :r"),
+            {"r": role},
+        )
+        assert owned == 0
+
+
+async def test_chunks_have_vector_tsvector_and_the_indexes(owner_engine):
+    async with owner_engine.connect() as conn:
+        indexes = dict(
+            (
+                await conn.execute(
+                    text("select indexname, indexdef from pg_indexes where tablename = 'chunks'")
+                )
+            ).all()
+        )
+        embedding_type = await conn.scalar(
+            text(
+                "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'chunks'::regclass and attname = 'embedding'"
+            )
+        )
+        generated = await conn.scalar(
+            text(
+                "select attgenerated::text from pg_attribute where attrelid = 'chunks'::regclass and attname = 'tsv'"
+            )
+        )
+    assert embedding_type == f"vector({get_settings().embedding_dim})"
+    assert generated == "s"
+    assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
+    assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
+    assert "(user_id, document_id)" in indexes["ix_chunks_user_id_document_id"]
+
+
+async def test_the_models_and_the_migrations_agree(owner_engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import app.models  # noqa: F401
+    from app.db import Base
+
+    def diff(sync_conn):
+        return compare_metadata(
+            MigrationContext.configure(sync_conn, opts={"compare_type": True}), Base.metadata
+        )
+
+    async with owner_engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
