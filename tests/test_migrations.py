@@ -76,12 +76,14 @@ async def test_chunks_have_vector_tsvector_and_the_indexes(owner_engine):
         )
         embedding_type = await conn.scalar(
             text(
-                "select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'chunks'::regclass and attname = 'embedding'"
+                "select format_type(atttypid, atttypmod) from pg_attribute"
+                " where attrelid = 'chunks'::regclass and attname = 'embedding'"
             )
         )
         generated = await conn.scalar(
             text(
-                "select attgenerated::text from pg_attribute where attrelid = 'chunks'::regclass and attname = 'tsv'"
+                "select attgenerated::text from pg_attribute"
+                " where attrelid = 'chunks'::regclass and attname = 'tsv'"
             )
         )
     assert embedding_type == f"vector({get_settings().embedding_dim})"
