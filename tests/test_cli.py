@@ -1,0 +1,114 @@
+"""`studyrag` as a person runs it: migrate, create-admin, and serve stopped by Ctrl-C."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+from sqlalchemy import text
+
+from tests.conftest import ROOT, TEST_VAR, new_email
+
+STUDYRAG = str(Path(sys.executable).parent / "studyrag")
+
+
+async def run(*args: str, env: dict | None = None) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        STUDYRAG,
+        *args,
+        env=env or dict(os.environ),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, output.decode()
+
+
+async def test_migrate_is_idempotent(services):
+    code, output = await run("migrate")
+    assert code == 0, output
+    assert "latest migration" in output
+
+
+async def test_create_admin_creates_or_promotes(services, owner_engine):
+    email = new_email("admin")
+    env = {**os.environ, "STUDYRAG_ADMIN_PASSWORD": "a long admin passphrase"}
+    code, output = await run("create-admin", email, "--name", "Root", env=env)
+    assert code == 0, output
+    code, output = await run("create-admin", email, env=env)
+    assert code == 0, output
+    async with owner_engine.connect() as conn:
+        row = (
+            await conn.execute(text("select is_superuser, name from users where email = :e"), {"e": email})
+        ).one()
+    assert row == (True, "Root")
+
+    weak = {**os.environ, "STUDYRAG_ADMIN_PASSWORD": "password"}
+    code, output = await run("create-admin", new_email("admin"), env=weak)
+    assert code == 1
+    assert "most commonly used" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes_using(path: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(path) in cmdline:
+            found.append(process)
+    return found
+
+
+async def test_serve_runs_everything_embedded_and_ctrl_c_stops_it_all(services):
+    var_dir = TEST_VAR / "serve"
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "JWT_SECRET")
+    }
+    env.update(ENVIRONMENT="development", VAR_DIR=str(var_dir))
+    process = await asyncio.create_subprocess_exec(
+        STUDYRAG,
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(240):
+                try:
+                    health = await http.get(f"http://127.0.0.1:{port}/api/health")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.25)
+            else:
+                raise AssertionError("studyrag serve did not answer within a minute")
+        assert health.json()["status"] == "ok"
+        assert (var_dir / "pg" / "PG_VERSION").exists()
+        assert _processes_using(var_dir / "pg"), "embedded Postgres runs from var/"
+
+        process.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, output.decode()
+    assert "Stopped." in output.decode()
+    await asyncio.sleep(0.5)
+    assert _processes_using(var_dir) == [], "Postgres, Redis, web and worker all stopped"
+    assert not (var_dir / "pg" / "postmaster.pid").exists()
