@@ -7,6 +7,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import health
 from app.auth import pages as auth_pages
@@ -43,7 +44,7 @@ async def lifespan(app: FastAPI):
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title="StudyRAG",
         summary="Ask your own textbooks; every answer cites book and page.",
         lifespan=lifespan,

@@ -34,3 +34,14 @@ async def test_health_names_each_part_that_is_down(client, app, tmp_path):
     finally:
         app.state.arq, app.state.engine, app.state.storage = working
         await dead_engine.dispose()
+
+
+async def test_openapi_docs_are_served_without_a_cdn(client):
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn.jsdelivr.net" not in docs.text
+    bundle = await client.get("/static-offline-docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/api/health", "/auth/register", "/auth/jwt/login", "/auth/cookie/login", "/users/me"):
+        assert path in paths

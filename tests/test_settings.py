@@ -45,7 +45,7 @@ def test_secrets_do_not_show_in_repr():
 
 
 def test_app_role_url_is_derived_from_the_owner_url():
-    settings = Settings(environment="development", app_db_password="pw")
+    settings = Settings(environment="development", app_db_password="pw", app_database_url=None)
     url = settings.app_url_for("postgres://owner:secret@db.internal:5432/studyrag")
     assert url == "postgresql+asyncpg://studyrag_app:pw@db.internal:5432/studyrag"
     explicit = Settings(environment="development", app_database_url="postgresql://app:x@h/db")
