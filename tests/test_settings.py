@@ -1,11 +1,14 @@
 """One Settings class: secrets stay secret, and a placeholder JWT secret never reaches production."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from app.config import PLACEHOLDER_JWT_SECRET, Settings, get_settings
 from app.embedded import EmbeddedServices
+from tests.conftest import TEST_VAR
 
 
 @pytest.mark.parametrize("environment", ["production", "test"])
@@ -61,3 +64,33 @@ async def test_with_urls_set_nothing_embedded_starts(services):
     assert not embedded.started_anything
     assert make_url(urls.database_url) == make_url(services.database_url)
     assert urls.redis_url == services.redis_url
+
+
+async def test_embedded_redis_is_shared_stopped_only_by_its_starter_and_keeps_data(services):
+    import redis
+
+    from app.embedded import _redis_answers
+
+    settings = get_settings().model_copy(
+        update={"database_url": services.database_url, "redis_url": None, "var_dir": TEST_VAR / "redis-share"}
+    )
+    owner, guest = EmbeddedServices(settings), EmbeddedServices(settings)
+    first = await owner.start()
+    socket_path = Path(first.redis_url.removeprefix("unix://"))
+    try:
+        second = await guest.start()
+        assert second.redis_url == first.redis_url
+        assert not guest.started_anything
+        redis.Redis(unix_socket_path=str(socket_path)).set("queued-job", "kept")
+        guest.stop()
+        assert _redis_answers(socket_path), "a guest leaves the server running"
+    finally:
+        owner.stop()
+    assert not _redis_answers(socket_path)
+
+    again = EmbeddedServices(settings)
+    await again.start()
+    try:
+        assert redis.Redis(unix_socket_path=str(socket_path)).get("queued-job") == b"kept"
+    finally:
+        again.stop()
