@@ -85,11 +85,15 @@ def _stop(children: list[subprocess.Popen], timeout: float = 10) -> None:
 @cli.command()
 def worker() -> None:
     """Run an ingestion worker."""
+    import logging.config
+
     from arq.connections import RedisSettings
+    from arq.logs import default_log_config
     from arq.worker import run_worker
 
     from app.worker import WorkerSettings
 
+    logging.config.dictConfig(default_log_config(verbose=False))
     services, urls = _start_services()
     try:
         run_worker(
