@@ -1,12 +1,15 @@
 """Declarative base, engines and the request session (one commit per request)."""
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -29,6 +32,29 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+Callback = Callable[[], Awaitable[None]]
+
+
+def after_commit(session: AsyncSession, callback: Callback) -> None:
+    """Run `callback` once the request's transaction has committed (enqueue a job, delete an object)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def on_rollback(session: AsyncSession, callback: Callback) -> None:
+    """Run `callback` if the request's transaction is rolled back (remove an object stored for it)."""
+    session.info.setdefault("on_rollback", []).append(callback)
+
+
+async def _run(session: AsyncSession, key: str) -> None:
+    for callback in session.info.pop(key, []):
+        try:
+            await callback()
+        except Exception:
+            log.exception("%s callback failed", key)
+    session.info.pop("after_commit", None)
+    session.info.pop("on_rollback", None)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session: committed once when the route succeeds, rolled back when it raises."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
@@ -37,9 +63,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except Exception:
             await session.rollback()
+            await _run(session, "on_rollback")
             raise
         else:
-            await session.commit()
+            try:
+                await session.commit()
+            except Exception:
+                await _run(session, "on_rollback")
+                raise
+            await _run(session, "after_commit")
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Function scope: the commit happens before the response is sent, so a failed commit is an error
+# response and a client that follows a redirect always sees the data.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,7 +1,6 @@
 """fastapi-users wiring: the user table adapter and the user manager (password rules, audit events)."""
 
 import uuid
-from collections.abc import AsyncIterator
 
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
@@ -63,11 +62,12 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         await audit.record(self.session, action="login", user_id=user.id, ip=client_ip(request))
 
 
-async def get_user_db(session: SessionDep) -> AsyncIterator[SQLAlchemyUserDatabase]:
-    yield SQLAlchemyUserDatabase(session, User)
+# Plain functions, not generators: they share the request's function-scoped session.
+async def get_user_db(session: SessionDep) -> SQLAlchemyUserDatabase:
+    return SQLAlchemyUserDatabase(session, User)
 
 
 async def get_user_manager(
     request: Request, user_db: SQLAlchemyUserDatabase = Depends(get_user_db)
-) -> AsyncIterator[UserManager]:
-    yield UserManager(user_db, request)
+) -> UserManager:
+    return UserManager(user_db, request)
