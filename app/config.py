@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
 
+    # Library limits. Quotas apply per user unless the user row sets its own.
+    max_upload_mb: int = 200
+    max_files_per_upload: int = 20
+    default_quota_bytes: int = 2 * 1024**3
+    default_quota_documents: int = 500
+    download_url_seconds: int = 300  # lifetime of a presigned S3 link to open a PDF
+
     # Auth.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_JWT_SECRET)
     access_token_lifetime_seconds: int = 60 * 60
@@ -76,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def storage_backend(self) -> Literal["local", "s3"]:
         return "s3" if self.s3_bucket else "local"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
 
     @property
     def objects_dir(self) -> Path:

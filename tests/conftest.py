@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_VAR = ROOT / "var" / "test"
+# Per run, so two runs on one machine (a developer and CI, or parallel sessions) never share a cluster.
+TEST_VAR = ROOT / "var" / "test" / f"run-{os.getpid()}"
 
 os.environ.update(
     ENVIRONMENT="test",
@@ -51,6 +52,7 @@ async def services() -> ServiceUrls:
     await upgrade_to_head(urls.database_url)
     yield urls
     embedded.stop()
+    shutil.rmtree(TEST_VAR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,148 @@
-"""The library page."""
+"""The library page: upload form, search, the semester → subject → book tree, deletes (HTMX)."""
 
-from fastapi import APIRouter, Request, Response
+import uuid
+from typing import Annotated
 
-from app.deps import CurrentUser
-from app.templating import templates
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from sqlalchemy import select
+
+from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
+from app.library import service
+from app.library.api import refuse_unknown
+from app.library.names import InvalidName
+from app.models import Document
+from app.templating import is_htmx, templates
+from app.tenancy import Tenant, owned
 
 router = APIRouter(include_in_schema=False)
 
 
+async def _folder_names(session, tenant: Tenant) -> dict[str, list[str]]:
+    names = {}
+    for key, column in (
+        ("semesters", Document.semester),
+        ("subjects", Document.subject),
+        ("books", Document.book),
+    ):
+        statement = owned(select(column).distinct().order_by(column), Document, tenant)
+        names[key] = list((await session.scalars(statement)).all())
+    return names
+
+
+async def _render(
+    request: Request, session, tenant: Tenant, user, settings, *, q=None, status_code=200, **extra
+):
+    documents = await service.list_documents(session, tenant, q=q)
+    context = {
+        "user": user,
+        "active": "library",
+        "q": q,
+        "tree": service.library_tree(documents),
+        "names": await _folder_names(session, tenant),
+        "max_upload_mb": settings.max_upload_mb,
+        **extra,
+    }
+    block = "tree" if is_htmx(request) and request.headers.get("HX-Target") == "library-tree" else None
+    return templates.TemplateResponse(
+        request, "library/index.html", context, status_code=status_code, block_name=block
+    )
+
+
 @router.get("/library")
-async def library_page(request: Request, user: CurrentUser) -> Response:
-    return templates.TemplateResponse(request, "library/index.html", {"user": user, "active": "library"})
+async def library_page(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    q: str | None = None,
+) -> Response:
+    return await _render(
+        request, session, tenant, user, settings, q=(q or "")[: service.MAX_QUERY_LENGTH] or None
+    )
+
+
+@router.post("/library/upload")
+async def upload_without_javascript(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    semester: Annotated[str, Form(max_length=200)] = "",
+    subject: Annotated[str, Form(max_length=200)] = "",
+    book: Annotated[str, Form(max_length=200)] = "",
+    files: Annotated[list[UploadFile], File(alias="file")] = (),
+) -> Response:
+    """The plain form post, for browsers without JavaScript; upload.js sends each file to /api/upload."""
+    typed = {"semester": semester, "subject": subject, "book": book}
+    try:
+        folder = service.Folder.parse(semester, subject, book)
+    except InvalidName as exc:
+        return await _render(
+            request, session, tenant, user, settings, status_code=400, error=str(exc), folder=typed
+        )
+    files = [f for f in files if f.filename][: settings.max_files_per_upload]
+    if not files:
+        return await _render(
+            request,
+            session,
+            tenant,
+            user,
+            settings,
+            status_code=400,
+            error="Choose at least one PDF.",
+            folder=typed,
+        )
+    results = [
+        await service.store_upload(
+            session,
+            tenant,
+            request.app.state.storage,
+            settings,
+            folder=folder,
+            filename=f.filename,
+            source=f.file,
+        )
+        for f in files
+    ]
+    return await _render(request, session, tenant, user, settings, results=results, folder=typed)
+
+
+@router.delete("/library/files/{document_id}")
+async def delete_file(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    document_id: uuid.UUID,
+) -> Response:
+    try:
+        await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+    return await _render(request, session, tenant, user, settings)
+
+
+@router.delete("/library/folders")
+async def delete_folder(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    semester: str,
+    subject: str | None = None,
+    book: str | None = None,
+) -> Response:
+    if book and not subject:
+        raise HTTPException(status_code=400, detail="Name the subject of the book to delete.")
+    try:
+        await service.delete_folder(
+            session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
+        )
+    except service.DocumentNotFound:
+        target = " / ".join(part for part in (semester, subject, book) if part)
+        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+    return await _render(request, session, tenant, user, settings)

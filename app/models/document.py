@@ -6,7 +6,6 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     String,
     Text,
@@ -29,7 +28,8 @@ class Document(Base):
         # Lets chunks reference (id, user_id), so a chunk can never belong to another user's document.
         UniqueConstraint("id", "user_id"),
         CheckConstraint(f"status in {DOCUMENT_STATUSES}", name="status"),
-        Index("ix_documents_user_id_semester_subject_book", "user_id", "semester", "subject", "book"),
+        # One file of a name per book; also the index for browsing a user's folders.
+        UniqueConstraint("user_id", "semester", "subject", "book", "filename"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(

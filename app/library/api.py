@@ -1,0 +1,168 @@
+"""The library's JSON API, and the route that opens a stored PDF."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+
+from app import audit
+from app.auth.users import client_ip
+from app.deps import SessionDep, SettingsDep, TenantDep
+from app.library import service
+from app.library.names import InvalidName
+from app.library.schemas import DeletedFolder, DocumentRead, UploadResponse
+from app.library.storage import LocalStorage, inline_disposition
+from app.tenancy import Tenant
+
+router = APIRouter(tags=["library"])
+
+
+async def refuse_unknown(request: Request, tenant: Tenant, *, action: str, target: str) -> HTTPException:
+    """A 404 for an id that is not in this tenant's library, recorded: it may be someone else's."""
+    await audit.record_now(
+        request.app.state.sessionmaker,
+        action=action,
+        outcome="denied",
+        user_id=tenant.user_id,
+        target=target,
+        ip=client_ip(request),
+        detail={"reason": "not in this library"},
+    )
+    return HTTPException(status_code=404, detail="No such file in your library.")
+
+
+def _check_request_size(request: Request, settings) -> None:
+    declared = request.headers.get("content-length")
+    limit = settings.max_upload_bytes * settings.max_files_per_upload + 1024 * 1024
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"Upload at most {settings.max_upload_mb} MB per file.")
+
+
+@router.post("/api/upload", response_model=UploadResponse, status_code=201)
+async def upload(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    semester: Annotated[str, Form()],
+    subject: Annotated[str, Form()],
+    book: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], File(alias="file", description="one or more PDF files")],
+):
+    """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
+    _check_request_size(request, settings)
+    try:
+        folder = service.Folder.parse(semester, subject, book)
+    except InvalidName as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    if len(files) > settings.max_files_per_upload:
+        raise HTTPException(
+            status_code=400, detail=f"Upload at most {settings.max_files_per_upload} files at once."
+        )
+    results = []
+    for upload_file in files:
+        results.append(
+            await service.store_upload(
+                session,
+                tenant,
+                request.app.state.storage,
+                settings,
+                folder=folder,
+                filename=upload_file.filename,
+                source=upload_file.file,
+            )
+        )
+    stored = [result for result in results if result.status == "uploaded"]
+    status = 201 if stored else results[0].http_status
+    return JSONResponse({"files": [result.as_dict() for result in results]}, status_code=status)
+
+
+@router.get("/api/files", response_model=list[DocumentRead])
+async def list_files(
+    session: SessionDep,
+    tenant: TenantDep,
+    semester: str | None = None,
+    subject: str | None = None,
+    book: str | None = None,
+    q: Annotated[str | None, Query(max_length=service.MAX_QUERY_LENGTH)] = None,
+) -> list[DocumentRead]:
+    """The library, optionally narrowed to a folder and filtered by `q` (file, book, subject or semester)."""
+    documents = await service.list_documents(
+        session, tenant, semester=semester, subject=subject, book=book, q=q
+    )
+    return [DocumentRead.of(document) for document in documents]
+
+
+@router.get("/api/files/{document_id}", response_model=DocumentRead)
+async def get_file(
+    request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
+) -> DocumentRead:
+    try:
+        return DocumentRead.of(await service.get_document(session, tenant, document_id))
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="file.read", target=str(document_id)) from None
+
+
+@router.delete("/api/files/{document_id}", status_code=204)
+async def delete_file(
+    request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
+) -> Response:
+    """Delete a file: its stored PDF, its record and its passages."""
+    try:
+        await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+    return Response(status_code=204)
+
+
+@router.delete("/api/folders", response_model=DeletedFolder)
+async def delete_folder(
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    semester: str,
+    subject: str | None = None,
+    book: str | None = None,
+) -> DeletedFolder:
+    """Delete every file in a semester, a subject (with `subject`) or a book (with `subject` and `book`)."""
+    if book and not subject:
+        raise HTTPException(status_code=400, detail="Name the subject of the book to delete.")
+    try:
+        deleted = await service.delete_folder(
+            session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
+        )
+    except service.DocumentNotFound:
+        target = " / ".join(part for part in (semester, subject, book) if part)
+        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+    return DeletedFolder(deleted=deleted)
+
+
+@router.get("/files/{document_id}/content", response_class=Response)
+async def file_content(
+    request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, document_id: uuid.UUID
+) -> Response:
+    """The PDF itself, inline, for its owner only. `#page=N` opens it at page N."""
+    try:
+        document = await service.get_document(session, tenant, document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="file.open", target=str(document_id)) from None
+    storage = request.app.state.storage
+    url = await storage.download_url(
+        document.storage_key, filename=document.filename, expires=settings.download_url_seconds
+    )
+    if url is not None:
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    assert isinstance(storage, LocalStorage)
+    path = storage.path(document.storage_key)
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="The stored file is missing.")
+    return FileResponse(
+        path,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": inline_disposition(document.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

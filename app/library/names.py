@@ -1,0 +1,46 @@
+"""Names a student gives: semesters, subjects, books and file names. Validated before any key is built."""
+
+import re
+import unicodedata
+
+FOLDER_KINDS = ("semester", "subject", "book")
+MAX_FOLDER_LENGTH = 64
+MAX_FILE_NAME_LENGTH = 180
+_FOLDER_PUNCTUATION = frozenset(" ._-")
+_FILE_NAME_FORBIDDEN = re.compile(r'[<>:"|?*]')
+
+
+class InvalidName(ValueError):
+    """A name that cannot be used; the message is for the student."""
+
+
+def folder_name(value: str | None, kind: str) -> str:
+    """A semester, subject or book name: letters, digits, space, '-', '_', '.'; 1–64 characters."""
+    name = unicodedata.normalize("NFKC", value or "").strip()
+    allowed = all(ch.isalnum() or ch in _FOLDER_PUNCTUATION for ch in name)
+    if not name or len(name) > MAX_FOLDER_LENGTH or not allowed or set(name) == {"."}:
+        raise InvalidName(
+            f"The {kind} name must be 1–{MAX_FOLDER_LENGTH} characters: letters, digits, spaces, "
+            "'-', '_' or '.'."
+        )
+    return name
+
+
+def file_name(value: str | None) -> str:
+    """A safe file name from whatever the client sent: no directories, no '..', no control characters.
+
+    Unicode look-alikes of '/' and '.' are folded to ASCII first (NFKC), so they are caught too.
+    """
+    name = unicodedata.normalize("NFKC", value or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable())
+    name = _FILE_NAME_FORBIDDEN.sub("_", name)
+    name = re.sub(r"\s+", " ", name)
+    while ".." in name:
+        name = name.replace("..", ".")
+    name = name.strip(" .")
+    stem = name[:-4] if name.lower().endswith(".pdf") else name
+    stem = stem.strip(" .")[: MAX_FILE_NAME_LENGTH - 4].rstrip(" .")
+    if not stem:
+        raise InvalidName("The file has no usable name; rename it and try again.")
+    return f"{stem}.pdf"

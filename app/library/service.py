@@ -1,0 +1,300 @@
+"""The library for one tenant: store uploads, browse, find, and delete documents and folders."""
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass
+from typing import BinaryIO
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.config import Settings
+from app.db import after_commit, on_rollback
+from app.library.keys import document_key
+from app.library.names import InvalidName, file_name, folder_name
+from app.library.storage import Storage
+from app.models import Document, User
+from app.tenancy import Tenant, owned
+
+PDF_SIGNATURE = b"%PDF-"
+SIGNATURE_WINDOW = 1024  # the PDF header may follow a little junk; readers look this far
+MAX_QUERY_LENGTH = 200
+
+
+class DocumentNotFound(Exception):
+    """No such document in this tenant's library (it may exist, but not for them)."""
+
+
+@dataclass(frozen=True)
+class Folder:
+    semester: str
+    subject: str
+    book: str
+
+    @classmethod
+    def parse(cls, semester: str | None, subject: str | None, book: str | None) -> "Folder":
+        return cls(
+            folder_name(semester, "semester"), folder_name(subject, "subject"), folder_name(book, "book")
+        )
+
+    def __str__(self) -> str:
+        return f"{self.semester} / {self.subject} / {self.book}"
+
+
+@dataclass
+class UploadResult:
+    filename: str
+    status: str  # "uploaded", or "rejected" with `code` and `error`
+    id: uuid.UUID | None = None
+    key: str | None = None
+    code: str | None = None
+    error: str | None = None
+    http_status: int = 201
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("http_status")
+        data["id"] = str(self.id) if self.id else None
+        return {key: value for key, value in data.items() if value is not None}
+
+
+def _rejected(filename: str, code: str, error: str, http_status: int = 400) -> UploadResult:
+    return UploadResult(filename=filename, status="rejected", code=code, error=error, http_status=http_status)
+
+
+def _inspect(source: BinaryIO, limit: int) -> tuple[str, int, bytes]:
+    """SHA-256, size and first bytes of `source`, read in chunks; stops counting past `limit`."""
+    source.seek(0)
+    digest, size, head = hashlib.sha256(), 0, b""
+    while chunk := source.read(1024 * 1024):
+        if len(head) < SIGNATURE_WINDOW:
+            head += chunk[: SIGNATURE_WINDOW - len(head)]
+        size += len(chunk)
+        if size > limit:
+            break
+        digest.update(chunk)
+    source.seek(0)
+    return digest.hexdigest(), size, head
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f}".rstrip("0").rstrip(".")
+
+
+async def _usage(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
+    statement = owned(select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)), Document, tenant)
+    count, total = (await session.execute(statement)).one()
+    return count, int(total)
+
+
+async def _same_content_or_name(
+    session: AsyncSession, tenant: Tenant, *, digest: str, folder: Folder, name: str
+) -> UploadResult | None:
+    same = await session.scalar(owned(select(Document), Document, tenant).where(Document.sha256 == digest))
+    if same is not None:
+        where = f"{same.semester} / {same.subject} / {same.book} / {same.filename}"
+        return _rejected(name, "duplicate", f"This file is already in your library as {where}.", 409)
+    taken = await session.scalar(
+        owned(select(Document.id), Document, tenant).where(
+            Document.semester == folder.semester,
+            Document.subject == folder.subject,
+            Document.book == folder.book,
+            Document.filename == name,
+        )
+    )
+    if taken is not None:
+        return _rejected(
+            name,
+            "exists",
+            f"A file named {name} is already in {folder}. Rename the file or delete the old one first.",
+            409,
+        )
+    return None
+
+
+async def store_upload(
+    session: AsyncSession,
+    tenant: Tenant,
+    storage: Storage,
+    settings: Settings,
+    *,
+    folder: Folder,
+    filename: str | None,
+    source: BinaryIO,
+) -> UploadResult:
+    """Validate one uploaded file and store it; a refusal is a result with a reason, never a crash."""
+    try:
+        name = file_name(filename)
+    except InvalidName as exc:
+        return _rejected(filename or "", "bad_name", str(exc))
+    digest, size, head = await asyncio.to_thread(_inspect, source, settings.max_upload_bytes)
+    if size == 0:
+        return _rejected(name, "empty", "This file is empty.")
+    if size > settings.max_upload_bytes:
+        return _rejected(
+            name, "too_large", f"This file is over {settings.max_upload_mb} MB, the largest allowed.", 413
+        )
+    if PDF_SIGNATURE not in head:
+        return _rejected(name, "not_pdf", "This is not a PDF file (it lacks the %PDF- signature).", 415)
+
+    user = await session.get(User, tenant.user_id)
+    quota_documents = user.quota_documents or settings.default_quota_documents
+    quota_bytes = user.quota_bytes or settings.default_quota_bytes
+    count, used = await _usage(session, tenant)
+    if count >= quota_documents:
+        return _rejected(name, "quota", f"Your library is full ({quota_documents} documents).", 413)
+    if used + size > quota_bytes:
+        free = max(quota_bytes - used, 0)
+        return _rejected(
+            name, "quota", f"Not enough space: this file is {_mb(size)} MB and {_mb(free)} MB is free.", 413
+        )
+    if refused := await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name):
+        return refused
+
+    key = document_key(
+        tenant.user_id, semester=folder.semester, subject=folder.subject, book=folder.book, filename=name
+    )
+    document = Document(
+        id=uuid.uuid4(),
+        user_id=tenant.user_id,
+        semester=folder.semester,
+        subject=folder.subject,
+        book=folder.book,
+        filename=name,
+        storage_key=key,
+        sha256=digest,
+        size_bytes=size,
+        status="uploaded",
+    )
+    try:
+        async with session.begin_nested():  # only this file is undone if it loses a race
+            session.add(document)
+            await session.flush()
+    except IntegrityError:
+        refused = await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name)
+        return refused or _rejected(name, "conflict", "This file could not be added; try again.", 409)
+    try:
+        await storage.put(key, source, content_type="application/pdf")
+    except Exception:
+        await session.delete(document)
+        await session.flush()
+        return _rejected(
+            name, "storage", "The file could not be stored just now; try again in a minute.", 503
+        )
+    on_rollback(session, lambda: storage.delete(key))
+    await audit.record(
+        session,
+        action="upload",
+        user_id=tenant.user_id,
+        target=str(document.id),
+        detail={"key": key, "size": size},
+    )
+    return UploadResult(filename=name, status="uploaded", id=document.id, key=key)
+
+
+def _matching(tenant: Tenant, *, semester=None, subject=None, book=None, q=None):
+    statement = owned(select(Document), Document, tenant)
+    for column, value in ((Document.semester, semester), (Document.subject, subject), (Document.book, book)):
+        if value:
+            statement = statement.where(column == value)
+    if q and (q := q.strip()[:MAX_QUERY_LENGTH]):
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(
+            or_(
+                *(
+                    column.ilike(pattern)
+                    for column in (Document.filename, Document.book, Document.subject, Document.semester)
+                )
+            )
+        )
+    return statement
+
+
+async def list_documents(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    semester: str | None = None,
+    subject: str | None = None,
+    book: str | None = None,
+    q: str | None = None,
+) -> list[Document]:
+    statement = _matching(tenant, semester=semester, subject=subject, book=book, q=q).order_by(
+        Document.semester, Document.subject, Document.book, Document.filename
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def get_document(session: AsyncSession, tenant: Tenant, document_id: uuid.UUID) -> Document:
+    document = await session.scalar(
+        owned(select(Document), Document, tenant).where(Document.id == document_id)
+    )
+    if document is None:
+        raise DocumentNotFound(document_id)
+    return document
+
+
+async def delete_document(
+    session: AsyncSession, tenant: Tenant, storage: Storage, *, document_id: uuid.UUID
+) -> None:
+    """The document, its chunks (by cascade) and, once that has committed, its stored file."""
+    document = await get_document(session, tenant, document_id)
+    await session.delete(document)
+    await session.flush()
+    after_commit(session, lambda: storage.delete(document.storage_key))
+    await audit.record(
+        session,
+        action="delete",
+        user_id=tenant.user_id,
+        target=str(document.id),
+        detail={"key": document.storage_key},
+    )
+
+
+async def delete_folder(
+    session: AsyncSession,
+    tenant: Tenant,
+    storage: Storage,
+    *,
+    semester: str,
+    subject: str | None = None,
+    book: str | None = None,
+) -> int:
+    """Every document under a semester, a subject or a book. Returns how many were deleted."""
+    if book and not subject:
+        raise DocumentNotFound("a book is chosen within a subject")
+    ids = select(_matching(tenant, semester=semester, subject=subject, book=book).subquery().c.id)
+    result = await session.execute(
+        delete(Document).where(Document.id.in_(ids)).returning(Document.storage_key)
+    )
+    keys = list(result.scalars())
+    if not keys:
+        raise DocumentNotFound(semester)
+
+    async def remove_objects() -> None:
+        for key in keys:
+            await storage.delete(key)
+
+    after_commit(session, remove_objects)
+    target = " / ".join(part for part in (semester, subject, book) if part)
+    await audit.record(
+        session,
+        action="delete_folder",
+        user_id=tenant.user_id,
+        target=target,
+        detail={"documents": len(keys)},
+    )
+    return len(keys)
+
+
+def library_tree(documents: list[Document]) -> dict[str, dict[str, dict[str, list[Document]]]]:
+    """semester → subject → book → documents, in the order given."""
+    tree: dict[str, dict[str, dict[str, list[Document]]]] = {}
+    for document in documents:
+        tree.setdefault(document.semester, {}).setdefault(document.subject, {}).setdefault(
+            document.book, []
+        ).append(document)
+    return tree
