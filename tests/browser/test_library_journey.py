@@ -1,0 +1,62 @@
+"""A student adds books with per-file progress, finds them, opens one, and deletes it — in Chromium."""
+
+import re
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import screenshot
+from tests.conftest import PASSWORD, new_email
+from tests.library_helpers import BAD, BOOKS
+
+
+async def _sign_up(page) -> None:
+    await page.goto("/signup")
+    await page.get_by_label("Name", exact=True).fill("Emmy Noether")
+    await page.get_by_label("Email", exact=True).fill(new_email())
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page).to_have_url(re.compile(r"/library$"))
+
+
+async def test_upload_find_open_and_delete_a_book(page):
+    await _sign_up(page)
+    await page.get_by_label("Semester", exact=True).fill("Y1S1")
+    await page.get_by_label("Subject", exact=True).fill("Logic")
+    await page.get_by_label("Book", exact=True).fill("forall x")
+    await page.locator('input[type="file"]').set_input_files(
+        [str(BOOKS / "forallx_magnus.pdf"), str(BAD / "png_renamed.pdf")]
+    )
+    await page.get_by_role("button", name="Upload").click()
+
+    progress = page.locator("#upload-progress")
+    await expect(progress.locator("li.ok")).to_contain_text("forallx_magnus.pdf")
+    await expect(progress.locator("li.ok progress")).to_have_attribute("value", "100")
+    await expect(progress.locator("li.bad")).to_contain_text("This is not a PDF file")
+
+    tree = page.locator("#library-tree")
+    await expect(tree.get_by_role("link", name="forallx_magnus.pdf")).to_be_visible()
+    await expect(tree).to_contain_text("forall x")
+    await expect(tree).not_to_contain_text("png_renamed.pdf")
+    await screenshot(page, "library-with-a-book")
+
+    # Search as you type.
+    search = page.get_by_role("searchbox", name="Search your library")
+    await search.fill("no such thing")
+    await expect(tree).to_contain_text("Nothing matches")
+    await search.fill("forall")
+    await expect(tree.get_by_role("link", name="forallx_magnus.pdf")).to_be_visible()
+
+    # The link opens the PDF itself, inline, and #page=N is left to the browser's viewer.
+    href = await tree.get_by_role("link", name="forallx_magnus.pdf").get_attribute("href")
+    assert re.fullmatch(r"/files/[0-9a-f-]{36}/content", href)
+    opened = await page.request.get(href)
+    assert opened.status == 200
+    assert opened.headers["content-type"] == "application/pdf"
+    assert (await opened.body())[:5] == b"%PDF-"
+
+    # Delete, after confirming.
+    page.once("dialog", lambda dialog: dialog.accept())
+    await tree.get_by_role("button", name="Delete forallx_magnus.pdf").click()
+    await expect(page.get_by_text("Your library is empty")).to_be_visible()
+    gone = await page.request.get(href)
+    assert gone.status == 404
