@@ -54,7 +54,17 @@ class Settings(BaseSettings):
     access_token_lifetime_seconds: int = 60 * 60
     min_password_length: int = 8
 
-    # Embeddings (dimension of the chunks.embedding column) and the chat model.
+    # Ingestion. Parsing runs in a child process with these limits.
+    max_pdf_pages: int = 5000
+    parse_timeout_seconds: int = 300
+    parse_memory_mb: int = 2048
+    ingest_stale_seconds: int = 120  # a running job silent this long is taken to be dead
+    ingest_max_tries: int = 5
+
+    # Embeddings: "local" (a model shipped in a pip package) or "openai" (langchain-openai).
+    # EMBEDDING_DIM is the chunks.embedding column's dimension and must match the model.
+    embeddings: Literal["local", "openai"] = "local"
+    embedding_model: str | None = None
     embedding_dim: int = 384
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -16,6 +16,7 @@ from app.config import PROJECT_ROOT, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.embedded import EmbeddedServices
 from app.errors import install_error_handlers
+from app.ingestion import api as ingestion_api
 from app.library import api as library_api
 from app.library import pages as library_pages
 from app.library.storage import make_storage
@@ -56,6 +57,7 @@ def create_app() -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(library_api.router)
+    app.include_router(ingestion_api.router)
     app.include_router(library_pages.router)
     return app
 

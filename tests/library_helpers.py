@@ -39,7 +39,7 @@ class Student:
         response = await self.upload(item, **folder)
         assert response.status_code == 201, response.text
         (result,) = response.json()["files"]
-        assert result["status"] == "uploaded", result
+        assert result["status"] == "queued", result
         return result
 
     async def get(self, url: str, headers: dict | None = None, **kwargs) -> httpx.Response:

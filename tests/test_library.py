@@ -23,7 +23,7 @@ async def test_upload_stores_the_pdf_under_the_users_prefix(client, app):
 
     listed = (await ada.get("/api/files")).json()
     assert [(f["id"], f["status"], f["size_bytes"]) for f in listed] == [
-        (result["id"], "uploaded", FORALLX.stat().st_size)
+        (result["id"], "queued", FORALLX.stat().st_size)
     ]
 
 
@@ -37,9 +37,9 @@ async def test_several_files_at_once_each_get_a_status(client):
     assert response.status_code == 201
     statuses = [(f["filename"], f["status"], f.get("code")) for f in response.json()["files"]]
     assert statuses == [
-        ("one.pdf", "uploaded", None),
+        ("one.pdf", "queued", None),
         ("image.pdf", "rejected", "not_pdf"),
-        ("two.pdf", "uploaded", None),
+        ("two.pdf", "queued", None),
     ]
 
 
@@ -68,7 +68,7 @@ async def test_the_other_bad_files_are_accepted_for_ingestion_to_judge(client):
     response = await ada.upload(*others, book="bad")
     assert response.status_code == 201
     assert {f["filename"]: f["status"] for f in response.json()["files"]} == {
-        p.name: "uploaded" for p in others
+        p.name: "queued" for p in others
     }
 
 

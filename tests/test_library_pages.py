@@ -10,7 +10,7 @@ async def test_the_page_shows_the_tree_with_file_details(client):
     )
     page = await ada.get("/library")
     assert page.status_code == 200
-    for text in ("Y3S2", "NLP", "NLTK_Book", "Chapter 1.pdf", "uploaded", f"/files/{result['id']}/content"):
+    for text in ("Y3S2", "NLP", "NLTK_Book", "Chapter 1.pdf", "queued", f"/files/{result['id']}/content"):
         assert text in page.text
     assert "Your library is empty" not in page.text
     # The folder pickers offer existing names.

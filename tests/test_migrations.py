@@ -41,12 +41,46 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy_on_app_user_id(own
             assert enabled and forced, table
             policies = (
                 await conn.execute(
-                    text("select qual, with_check from pg_policies where tablename = :t"), {"t": table}
+                    text(
+                        "select policyname, roles::text[], cmd, qual, with_check"
+                        " from pg_policies where tablename = :t"
+                    ),
+                    {"t": table},
                 )
             ).all()
             assert policies, table
-            for qual, with_check in policies:
-                assert "app.user_id" in (qual or "") + (with_check or ""), table
+            for name, roles, cmd, qual, with_check in policies:
+                if roles == ["public"]:
+                    assert "app.user_id" in (qual or "") + (with_check or ""), (table, name)
+                else:
+                    # The one narrow exception: the NOLOGIN role behind the ingestion backlog function.
+                    assert (table, name, roles, cmd) == (
+                        "documents",
+                        "ingestion_backlog",
+                        [f"{get_settings().app_db_role}_system"],
+                        "SELECT",
+                    )
+
+
+async def test_the_system_role_cannot_log_in_and_reads_only_status_columns(owner_engine):
+    system = f"{get_settings().app_db_role}_system"
+    async with owner_engine.connect() as conn:
+        can_login = await conn.scalar(
+            text("select rolcanlogin from pg_roles where rolname = :r"), {"r": system}
+        )
+        columns = set(
+            (
+                await conn.execute(
+                    text(
+                        "select column_name from information_schema.column_privileges"
+                        " where grantee = :r and table_name = 'documents'"
+                    ),
+                    {"r": system},
+                )
+            ).scalars()
+        )
+    assert can_login is False
+    assert columns == {"id", "user_id", "status", "updated_at", "heartbeat_at"}
 
 
 async def test_app_role_owns_nothing_and_cannot_bypass_rls(owner_engine):

@@ -368,7 +368,7 @@ async def test_upload_open_and_delete_through_the_app_with_s3(app, client, s3_st
         )
         assert response.status_code == 201, response.text
         [uploaded] = response.json()["files"]
-        assert uploaded["status"] == "uploaded"
+        assert uploaded["status"] == "queued"
         key = uploaded["key"]
         assert key == f"users/{alice['id']}/raw_data/Y1S1/Logic/forall x/forallx_magnus.pdf"
         assert await s3_storage.exists(key)

@@ -71,9 +71,10 @@ async def upload(
                 folder=folder,
                 filename=upload_file.filename,
                 source=upload_file.file,
+                queue=request.app.state.arq,
             )
         )
-    stored = [result for result in results if result.status == "uploaded"]
+    stored = [result for result in results if result.status != "rejected"]
     status = 201 if stored else results[0].http_status
     return JSONResponse({"files": [result.as_dict() for result in results]}, status_code=status)
 

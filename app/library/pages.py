@@ -7,6 +7,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, Response, Upl
 from sqlalchemy import select
 
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
+from app.ingestion.embeddings import get_embedder
+from app.ingestion.scan import scan_library
 from app.library import service
 from app.library.api import refuse_unknown
 from app.library.names import InvalidName
@@ -103,10 +105,38 @@ async def upload_without_javascript(
             folder=folder,
             filename=f.filename,
             source=f.file,
+            queue=request.app.state.arq,
         )
         for f in files
     ]
     return await _render(request, session, tenant, user, settings, results=results, folder=typed)
+
+
+@router.get("/library/files/{document_id}/status")
+async def file_status(
+    request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
+) -> Response:
+    """The status cell of one file, polled by the page while the file is ingested."""
+    try:
+        document = await service.get_document(session, tenant, document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="job.read", target=str(document_id)) from None
+    return templates.TemplateResponse(request, "library/_status.html", {"d": document})
+
+
+@router.post("/library/scan")
+async def scan(
+    request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
+) -> Response:
+    result = await scan_library(
+        session,
+        tenant,
+        request.app.state.storage,
+        settings,
+        queue=request.app.state.arq,
+        embedding_model=get_embedder(settings).model_name,
+    )
+    return await _render(request, session, tenant, user, settings, scan=result)
 
 
 @router.delete("/library/files/{document_id}")

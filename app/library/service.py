@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.config import Settings
 from app.db import after_commit, on_rollback
+from app.ingestion.queue import enqueue_ingest
 from app.library.keys import document_key
 from app.library.names import InvalidName, file_name, folder_name
 from app.library.storage import Storage
@@ -47,7 +48,7 @@ class Folder:
 @dataclass
 class UploadResult:
     filename: str
-    status: str  # "uploaded", or "rejected" with `code` and `error`
+    status: str  # the document's status ("queued"), or "rejected" with `code` and `error`
     id: uuid.UUID | None = None
     key: str | None = None
     code: str | None = None
@@ -65,7 +66,7 @@ def _rejected(filename: str, code: str, error: str, http_status: int = 400) -> U
     return UploadResult(filename=filename, status="rejected", code=code, error=error, http_status=http_status)
 
 
-def _inspect(source: BinaryIO, limit: int) -> tuple[str, int, bytes]:
+def inspect_file(source: BinaryIO, limit: int) -> tuple[str, int, bytes]:
     """SHA-256, size and first bytes of `source`, read in chunks; stops counting past `limit`."""
     source.seek(0)
     digest, size, head = hashlib.sha256(), 0, b""
@@ -124,13 +125,17 @@ async def store_upload(
     folder: Folder,
     filename: str | None,
     source: BinaryIO,
+    queue=None,
 ) -> UploadResult:
-    """Validate one uploaded file and store it; a refusal is a result with a reason, never a crash."""
+    """Validate one uploaded file, store it and (once committed) queue its ingestion on `queue`.
+
+    A refusal is a result with a reason, never a crash.
+    """
     try:
         name = file_name(filename)
     except InvalidName as exc:
         return _rejected(filename or "", "bad_name", str(exc))
-    digest, size, head = await asyncio.to_thread(_inspect, source, settings.max_upload_bytes)
+    digest, size, head = await asyncio.to_thread(inspect_file, source, settings.max_upload_bytes)
     if size == 0:
         return _rejected(name, "empty", "This file is empty.")
     if size > settings.max_upload_bytes:
@@ -167,7 +172,7 @@ async def store_upload(
         storage_key=key,
         sha256=digest,
         size_bytes=size,
-        status="uploaded",
+        status="queued" if queue is not None else "uploaded",
     )
     try:
         async with session.begin_nested():  # only this file is undone if it loses a race
@@ -185,6 +190,8 @@ async def store_upload(
             name, "storage", "The file could not be stored just now; try again in a minute.", 503
         )
     on_rollback(session, lambda: storage.delete(key))
+    if queue is not None:
+        after_commit(session, lambda: enqueue_ingest(queue, document.id, tenant.user_id))
     await audit.record(
         session,
         action="upload",
@@ -192,7 +199,7 @@ async def store_upload(
         target=str(document.id),
         detail={"key": key, "size": size},
     )
-    return UploadResult(filename=name, status="uploaded", id=document.id, key=key)
+    return UploadResult(filename=name, status=document.status, id=document.id, key=key)
 
 
 def _matching(tenant: Tenant, *, semester=None, subject=None, book=None, q=None):

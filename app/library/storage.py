@@ -25,6 +25,10 @@ def inline_disposition(filename: str) -> str:
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+class ObjectMissing(Exception):
+    """The key names no stored object."""
+
+
 class Storage(Protocol):
     backend: Literal["local", "s3"]
 
@@ -33,6 +37,9 @@ class Storage(Protocol):
 
     async def put(self, key: str, source: BinaryIO, *, content_type: str) -> None:
         """Store the whole of `source` (read from its current position) under `key`."""
+
+    async def download(self, key: str, destination: Path) -> None:
+        """Copy the object to a local file; `ObjectMissing` when there is no such key."""
 
     async def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
@@ -79,6 +86,12 @@ class LocalStorage:
                 raise
         os.replace(tmp.name, path)
 
+    async def download(self, key: str, destination: Path) -> None:
+        source = self.path(key)
+        if not source.is_file():
+            raise ObjectMissing(key)
+        await asyncio.to_thread(shutil.copyfile, source, destination)
+
     async def delete(self, key: str) -> None:
         path = self.path(key)
         await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -121,6 +134,16 @@ class S3Storage:
         await asyncio.to_thread(
             self.client.upload_fileobj, source, self.bucket, key, ExtraArgs={"ContentType": content_type}
         )
+
+    async def download(self, key: str, destination: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            await asyncio.to_thread(self.client.download_file, self.bucket, key, str(destination))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissing(key) from None
+            raise
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=key)

@@ -45,6 +45,7 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="uploaded", server_default="uploaded")
     error: Mapped[str | None] = mapped_column(Text)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
@@ -52,3 +53,5 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Last sign of life from the ingestion job: the reconciler requeues documents whose job went quiet.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,64 @@
+"""Ingestion status and Scan library, as JSON."""
+
+import uuid
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.deps import SessionDep, SettingsDep, TenantDep
+from app.ingestion.embeddings import get_embedder
+from app.ingestion.scan import scan_library
+from app.library import service
+from app.library.api import refuse_unknown
+
+router = APIRouter(prefix="/api", tags=["ingestion"])
+
+
+class JobStatus(BaseModel):
+    id: uuid.UUID
+    status: str
+    pages_done: int
+    page_count: int | None
+    passages: int
+    error: str | None
+
+
+class ScanReport(BaseModel):
+    found: int
+    queued: int
+    skipped: list[dict]
+
+
+@router.get("/jobs/{document_id}", response_model=JobStatus)
+async def job_status(
+    request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
+) -> JobStatus:
+    """Ingestion status of a document (the job id is the document id)."""
+    try:
+        document = await service.get_document(session, tenant, document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="job.read", target=str(document_id)) from None
+    return JobStatus(
+        id=document.id,
+        status=document.status,
+        pages_done=document.pages_done,
+        page_count=document.page_count,
+        passages=document.chunk_count,
+        error=document.error,
+    )
+
+
+@router.post("/ingest", response_model=ScanReport)
+async def ingest_new_books(
+    request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep
+) -> ScanReport:
+    """Scan library: ingest stored PDFs that are not ingested yet (new books only). Idempotent."""
+    result = await scan_library(
+        session,
+        tenant,
+        request.app.state.storage,
+        settings,
+        queue=request.app.state.arq,
+        embedding_model=get_embedder(settings).model_name,
+    )
+    return ScanReport(found=result.found, queued=result.queued, skipped=result.skipped)

@@ -1,0 +1,75 @@
+"""Passages of about 1,000 characters, cut on paragraph and heading boundaries, with their pages."""
+
+import bisect
+import re
+from dataclasses import dataclass
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+CHUNK_SIZE = 1000
+CHUNK_OVERLAP = 150
+# A short line that starts like a heading ("Chapter 3", "2.4 Sets", "EXERCISES") starts a new block.
+_HEADING = re.compile(
+    r"^(?:(?i:chapter|part|section|appendix)\b.{0,70}|\d+(?:\.\d+)*\.?\s+[A-Z].{0,70}|[A-Z][A-Z \-]{3,60})$"
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    ordinal: int
+    page_start: int
+    page_end: int
+    text: str
+
+
+def _mark_headings(text: str) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1] != "" and _HEADING.match(line) and len(line) <= 80:
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+_splitter = RecursiveCharacterTextSplitter(
+    chunk_size=CHUNK_SIZE,
+    chunk_overlap=CHUNK_OVERLAP,
+    separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
+    add_start_index=True,
+)
+
+
+def chunk_pages(pages: list[tuple[int, str]]) -> list[Passage]:
+    """Split one document's (page number, normalised text) pairs; every passage keeps its page range."""
+    parts: list[str] = []
+    starts: list[int] = []
+    numbers: list[int] = []
+    offset = 0
+    for number, text in pages:
+        text = _mark_headings(text)
+        if not text.strip():
+            continue
+        starts.append(offset)
+        numbers.append(number)
+        parts.append(text)
+        offset += len(text) + 2  # the "\n\n" joining pages
+    if not parts:
+        return []
+
+    def page_at(position: int) -> int:
+        return numbers[bisect.bisect_right(starts, position) - 1]
+
+    passages = []
+    for document in _splitter.create_documents(["\n\n".join(parts)]):
+        start = document.metadata["start_index"]
+        end = start + max(len(document.page_content) - 1, 0)
+        passages.append(
+            Passage(
+                ordinal=len(passages),
+                page_start=page_at(start),
+                page_end=page_at(end),
+                text=document.page_content,
+            )
+        )
+    return passages

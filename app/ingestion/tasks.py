@@ -1,0 +1,217 @@
+"""The ingestion job: fetch → parse (child process) → chunk → embed → replace the chunks, with progress.
+
+Postgres holds the truth about a document's status; Redis only carries the work. The job is
+idempotent: it takes a row lock on the document before replacing its chunks, so two runs of the same
+job (arq may run one twice) leave exactly one set.
+"""
+
+import asyncio
+import logging
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from arq import Retry
+from arq.constants import in_progress_key_prefix
+from botocore.exceptions import BotoCoreError
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.config import Settings
+from app.ingestion.chunking import Passage, chunk_pages
+from app.ingestion.parsing import PdfRefused, extract_pages
+from app.ingestion.queue import enqueue_ingest, job_id
+from app.library.storage import ObjectMissing
+from app.models import Chunk, Document
+from app.tenancy import Tenant, bind_tenant
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 32
+PROGRESS_EVERY_SECONDS = 0.5
+GENERIC_FAILURE = "Something went wrong while reading this file; it has been logged. Try again later."
+# Passing faults of the database or the store: retried with backoff. Anything else about a file is final.
+TRANSIENT = (OperationalError, InterfaceError, OSError, BotoCoreError)
+
+
+class _Progress:
+    """Writes status, pages_done and a heartbeat, at most twice a second (and always at a change)."""
+
+    def __init__(self, ctx, tenant: Tenant, document_id: uuid.UUID) -> None:
+        self.ctx, self.tenant, self.document_id = ctx, tenant, document_id
+        self.last = 0.0
+        self.status: str | None = None
+
+    async def set(self, *, force: bool = False, **values) -> None:
+        now = time.monotonic()
+        changed = values.get("status") not in (None, self.status)
+        if not (force or changed or now - self.last >= PROGRESS_EVERY_SECONDS):
+            return
+        self.last = now
+        self.status = values.get("status", self.status)
+        async with self.ctx["sessionmaker"]() as session, session.begin():
+            await bind_tenant(session, self.tenant)
+            await session.execute(
+                update(Document)
+                .where(Document.id == self.document_id)
+                .values(heartbeat_at=text("now()"), updated_at=text("now()"), **values)
+            )
+
+
+async def _load(ctx, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
+    async with ctx["sessionmaker"]() as session:
+        await bind_tenant(session, tenant)
+        return await session.get(Document, document_id)
+
+
+async def _replace_chunks(
+    ctx,
+    tenant: Tenant,
+    document_id: uuid.UUID,
+    passages: list[Passage],
+    vectors: list[list[float]],
+    *,
+    pages: int,
+) -> bool:
+    """One transaction: lock the document, drop its chunks, write the new set, mark it ready."""
+    async with ctx["sessionmaker"]() as session, session.begin():
+        await bind_tenant(session, tenant)
+        locked = await session.scalar(select(Document.id).where(Document.id == document_id).with_for_update())
+        if locked is None:
+            return False  # deleted while we worked
+        await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+        rows = [
+            {
+                "user_id": tenant.user_id,
+                "document_id": document_id,
+                "ordinal": passage.ordinal,
+                "page_start": passage.page_start,
+                "page_end": passage.page_end,
+                "text": passage.text,
+                "embedding": vector,
+            }
+            for passage, vector in zip(passages, vectors, strict=True)
+        ]
+        for start in range(0, len(rows), 500):
+            await session.execute(insert(Chunk), rows[start : start + 500])
+        await session.execute(
+            update(Document)
+            .where(Document.id == document_id)
+            .values(
+                status="ready",
+                page_count=pages,
+                pages_done=pages,
+                chunk_count=len(rows),
+                embedding_model=ctx["embedder"].model_name,
+                error=None,
+                heartbeat_at=text("now()"),
+                updated_at=text("now()"),
+            )
+        )
+    return True
+
+
+async def _embed(ctx, passages: list[Passage], progress: _Progress, page_count: int) -> list[list[float]]:
+    embedder = ctx["embedder"]
+    vectors: list[list[float]] = []
+    for start in range(0, len(passages), EMBED_BATCH):
+        batch = passages[start : start + EMBED_BATCH]
+        async with ctx["embed_lock"]:  # one embedding batch at a time per worker: the CPU is the limit
+            vectors.extend(await asyncio.to_thread(embedder.embed_documents, [p.text for p in batch]))
+        await progress.set(pages_done=min(batch[-1].page_end, page_count))
+    return vectors
+
+
+async def ingest_document(ctx, document_id: str, user_id: str) -> str:
+    """Ingest one document of one user. Returns the final status (for logs and tests)."""
+    tenant, doc_id = Tenant(uuid.UUID(user_id)), uuid.UUID(document_id)
+    settings: Settings = ctx["settings"]
+    progress = _Progress(ctx, tenant, doc_id)
+    try:
+        document = await _load(ctx, tenant, doc_id)
+        if document is None:
+            return "gone"
+        if document.status == "ready" and document.embedding_model == ctx["embedder"].model_name:
+            return "ready"
+        await progress.set(status="parsing", pages_done=0, error=None)
+        with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
+            path = Path(tmp) / "document.pdf"
+            await ctx["storage"].download(document.storage_key, path)
+
+            async def parsed(done: int, total: int) -> None:
+                await progress.set(pages_done=done, page_count=total or None)
+
+            pages = await extract_pages(
+                path,
+                max_pages=settings.max_pdf_pages,
+                time_limit=settings.parse_timeout_seconds,
+                memory_mb=settings.parse_memory_mb,
+                on_progress=parsed,
+            )
+        passages = chunk_pages(pages)
+        if not passages:
+            raise PdfRefused("no_text", "This PDF has no text layer (scanned pages); OCR is not available.")
+        await progress.set(status="embedding", pages_done=0, page_count=len(pages))
+        vectors = await _embed(ctx, passages, progress, len(pages))
+        written = await _replace_chunks(ctx, tenant, doc_id, passages, vectors, pages=len(pages))
+        return "ready" if written else "gone"
+    except PdfRefused as refused:
+        await progress.set(status="failed", error=refused.message, force=True)
+        return "failed"
+    except ObjectMissing:
+        await progress.set(status="failed", error="The stored file is missing; upload it again.", force=True)
+        return "failed"
+    except TRANSIENT as exc:
+        tries = ctx.get("job_try", 1)
+        if tries < settings.ingest_max_tries:
+            log.warning("ingest %s: transient error (try %s), retrying: %r", document_id, tries, exc)
+            raise Retry(defer=min(2**tries, 60)) from exc
+        await _fail_quietly(
+            progress, "This file could not be processed right now; use Scan library to retry."
+        )
+        return "failed"
+    except Exception:
+        log.exception("ingest %s failed", document_id)
+        await _fail_quietly(progress, GENERIC_FAILURE)
+        return "failed"
+
+
+async def _fail_quietly(progress: _Progress, message: str) -> None:
+    try:
+        await progress.set(status="failed", error=message, force=True)
+    except Exception:
+        log.exception("could not record the failure of %s", progress.document_id)
+
+
+async def reconcile(ctx) -> int:
+    """Requeue documents whose ingestion is pending with no job, or whose job went quiet (a dead worker).
+
+    Reads the backlog of every user through `ingestion_backlog()`, the narrow system path (ids and
+    statuses only). Returns how many jobs it (re)queued.
+    """
+    settings: Settings = ctx["settings"]
+    redis = ctx["redis"]
+    async with ctx["sessionmaker"]() as session:
+        rows = (
+            await session.execute(
+                text("select id, user_id, status from ingestion_backlog(:stale)"),
+                {"stale": settings.ingest_stale_seconds},
+            )
+        ).all()
+    requeued = 0
+    for document_id, user_id, status in rows:
+        if status in ("parsing", "embedding"):
+            # Its worker died mid-job: the job is still in the queue, held by an in-progress mark that
+            # would only expire after the job timeout. Lift the mark so a live worker takes it now.
+            await redis.delete(in_progress_key_prefix + job_id(document_id))
+        if await enqueue_ingest(redis, document_id, user_id):
+            requeued += 1
+        async with ctx["sessionmaker"]() as session, session.begin():
+            await bind_tenant(session, Tenant(user_id))
+            await session.execute(
+                update(Document).where(Document.id == document_id).values(heartbeat_at=text("now()"))
+            )
+    if rows:
+        log.info("reconciler: %s stale documents, %s requeued", len(rows), requeued)
+    return requeued
