@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -19,8 +20,15 @@ console = Console(stderr=True)
 
 
 def _start_services() -> tuple[EmbeddedServices, ServiceUrls]:
-    services = EmbeddedServices(get_settings())
-    return services, asyncio.run(services.start())
+    """The services for a command; an embedded database is migrated first (nobody else will)."""
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    services = EmbeddedServices(settings)
+    urls = asyncio.run(services.start())
+    if not settings.database_url:
+        upgrade(urls.database_url)
+    return services, urls
 
 
 @cli.command()
@@ -30,7 +38,7 @@ def migrate() -> None:
 
     services, urls = _start_services()
     try:
-        upgrade(urls.database_url)
+        upgrade(urls.database_url)  # a no-op when _start_services just did it
         console.print("[green]Database is at the latest migration.[/green]")
     finally:
         services.stop()
@@ -50,7 +58,8 @@ def serve(
     services, urls = _start_services()
     children: list[subprocess.Popen] = []
     try:
-        upgrade(urls.database_url)
+        if settings.database_url:
+            upgrade(urls.database_url)
         env = {**os.environ, **urls.as_env()}
         web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
         worker = [sys.executable, "-m", "app.cli", "worker"]
@@ -103,6 +112,36 @@ def worker() -> None:
         )
     finally:
         services.stop()
+
+
+@cli.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="PDF files to add.", exists=True, dir_okay=False),
+    user: str = typer.Option(..., "--user", help="Email of the library's owner."),
+    semester: str = typer.Option(..., help="Semester, e.g. Y3S2."),
+    subject: str = typer.Option(..., help="Subject, e.g. NLP."),
+    book: str = typer.Option(..., help="Book, e.g. NLTK_Book."),
+) -> None:
+    """Upload local PDFs into a user's library and ingest them, with a progress bar per file."""
+    from app.ingestion.bulk import bulk_ingest
+    from app.library.names import InvalidName
+    from app.library.service import Folder
+
+    try:
+        folder = Folder.parse(semester, subject, book)
+    except InvalidName as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    services, urls = _start_services()
+    try:
+        problems = asyncio.run(
+            bulk_ingest(urls, get_settings(), paths=paths, email=user, folder=folder, console=console)
+        )
+    finally:
+        services.stop()
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]{len(paths)} file(s) ready in {folder}.[/green]")
 
 
 @cli.command("create-admin")

@@ -15,6 +15,7 @@ from tests.ingestion_helpers import WorkerProcess, run_worker_until_idle, wait_f
 from tests.library_helpers import BAD, BOOKS, new_student, pdf_bytes
 
 FORALLX = BOOKS / "forallx_magnus.pdf"
+SMALL_BOOK = BOOKS / "nlp_working_programmer.pdf"  # 78 pages
 
 
 async def _chunks(app_engine, user_id: str, document_id: str) -> list:
@@ -65,7 +66,7 @@ async def test_a_book_is_ingested_with_the_pages_of_every_passage(client, servic
 
 async def test_enqueuing_the_same_document_twice_runs_it_once(client, app, services, app_engine):
     ada = await new_student(client)
-    document = await ada.upload_one(("twice.pdf", FORALLX.read_bytes()))  # queued by the upload
+    document = await ada.upload_one(("twice.pdf", SMALL_BOOK.read_bytes()))  # queued by the upload
     assert await enqueue_ingest(app.state.arq, uuid.UUID(document["id"]), uuid.UUID(ada.id)) is False
     await run_worker_until_idle(services)
     chunks = await _chunks(app_engine, ada.id, document["id"])
@@ -160,7 +161,7 @@ async def test_scan_library_ingests_new_books_only(client, app, services, superu
     storage = app.state.storage
     # Files put straight into the user's prefix by another tool.
     await storage.put(
-        f"{prefix}/Y1/Logic/forallx/placed.pdf", io.BytesIO(FORALLX.read_bytes()), content_type=""
+        f"{prefix}/Y1/Logic/forallx/placed.pdf", io.BytesIO(SMALL_BOOK.read_bytes()), content_type=""
     )
     await storage.put(
         f"{prefix}/Y1/Logic/forallx/notes.pdf", io.BytesIO(b"not a pdf at all"), content_type=""
