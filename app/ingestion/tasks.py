@@ -128,6 +128,15 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
     tenant, doc_id = Tenant(uuid.UUID(user_id)), uuid.UUID(document_id)
     settings: Settings = ctx["settings"]
     progress = _Progress(ctx, tenant, doc_id)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = now - clock
+        clock = now
+
     try:
         document = await _load(ctx, tenant, doc_id)
         if document is None:
@@ -138,6 +147,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
         with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
             path = Path(tmp) / "document.pdf"
             await ctx["storage"].download(document.storage_key, path)
+            lap("fetch")
 
             async def parsed(done: int, total: int) -> None:
                 await progress.set(pages_done=done, page_count=total or None)
@@ -149,12 +159,24 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                 memory_mb=settings.parse_memory_mb,
                 on_progress=parsed,
             )
+            lap("parse")
         passages = chunk_pages(pages)
+        lap("chunk")
         if not passages:
             raise PdfRefused("no_text", "This PDF has no text layer (scanned pages); OCR is not available.")
         await progress.set(status="embedding", pages_done=0, page_count=len(pages))
         vectors = await _embed(ctx, passages, progress, len(pages))
+        lap("embed")
         written = await _replace_chunks(ctx, tenant, doc_id, passages, vectors, pages=len(pages))
+        lap("write")
+        log.info(
+            "ingested %s: %s pages, %s passages (%s)",
+            document_id,
+            len(pages),
+            len(passages),
+            ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in timings.items()),
+            extra={"timings": timings, "pages": len(pages), "passages": len(passages)},
+        )
         return "ready" if written else "gone"
     except PdfRefused as refused:
         await progress.set(status="failed", error=refused.message, force=True)

@@ -6,6 +6,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD, new_email
+from tests.ingestion_helpers import WorkerProcess
 from tests.library_helpers import BAD, BOOKS
 
 
@@ -16,6 +17,26 @@ async def _sign_up(page) -> None:
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_role("button", name="Sign up").click()
     await expect(page).to_have_url(re.compile(r"/library$"))
+
+
+async def test_ingestion_progress_shows_live_then_ready(page):
+    await _sign_up(page)
+    worker = await WorkerProcess().start()
+    try:
+        await page.get_by_label("Semester", exact=True).fill("Y3S2")
+        await page.get_by_label("Subject", exact=True).fill("NLP")
+        await page.get_by_label("Book", exact=True).fill("NLP for the working programmer")
+        await page.locator('input[type="file"]').set_input_files(str(BOOKS / "nlp_working_programmer.pdf"))
+        await page.get_by_role("button", name="Upload").click()
+        row = page.locator("#library-tree tr", has_text="nlp_working_programmer.pdf")
+        await expect(row.locator("td.status")).to_contain_text(re.compile("queued|reading|indexing|ready"))
+        # No reload: the status cell polls itself until the book is ready.
+        await expect(row.locator("td.status")).to_contain_text(
+            re.compile(r"ready\s+— 78 pages, \d+ passages"), timeout=120_000
+        )
+        await screenshot(page, "library-ingested")
+    finally:
+        await worker.stop()
 
 
 async def test_upload_find_open_and_delete_a_book(page):
