@@ -2,7 +2,8 @@
 
 Finds (1) objects under `users/<id>/raw_data/` with no document (put there by other tools, as S3 lets
 them), (2) documents still waiting (`uploaded`), and (3) documents embedded with another model than
-the configured one (re-embedded, never mixed). Running it again changes nothing.
+the configured one (re-embedded, never mixed), and (4) failures that were not the file's fault.
+Running it again changes nothing.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ from app import audit
 from app.config import Settings
 from app.db import after_commit
 from app.ingestion.queue import enqueue_ingest
+from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.keys import document_key, user_prefix
 from app.library.names import InvalidName
 from app.library.service import PDF_SIGNATURE, Folder, inspect_file
@@ -114,6 +116,7 @@ async def scan_library(
         or_(
             Document.status == "uploaded",
             (Document.status == "ready") & (Document.embedding_model != embedding_model),
+            (Document.status == "failed") & Document.error.in_(RETRYABLE_FAILURES),
         )
     )
     waiting_ids = list((await session.scalars(waiting)).all())

@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH = 32
 PROGRESS_EVERY_SECONDS = 0.5
-GENERIC_FAILURE = "Something went wrong while reading this file; it has been logged. Try again later."
+GENERIC_FAILURE = (
+    "Something went wrong while reading this file; it has been logged. Use Scan library to retry."
+)
+RETRY_LATER = "This file could not be processed right now; use Scan library to retry."
+RETRYABLE_FAILURES = (GENERIC_FAILURE, RETRY_LATER)  # Scan library tries these again; the rest are final
 # Passing faults of the database or the store: retried with backoff. Anything else about a file is final.
 TRANSIENT = (OperationalError, InterfaceError, OSError, BotoCoreError)
 
@@ -189,9 +193,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
         if tries < settings.ingest_max_tries:
             log.warning("ingest %s: transient error (try %s), retrying: %r", document_id, tries, exc)
             raise Retry(defer=min(2**tries, 60)) from exc
-        await _fail_quietly(
-            progress, "This file could not be processed right now; use Scan library to retry."
-        )
+        await _fail_quietly(progress, RETRY_LATER)
         return "failed"
     except Exception:
         log.exception("ingest %s failed", document_id)
