@@ -112,3 +112,47 @@ async def test_serve_runs_everything_embedded_and_ctrl_c_stops_it_all(services):
     await asyncio.sleep(0.5)
     assert _processes_using(var_dir) == [], "Postgres, Redis, web and worker all stopped"
     assert not (var_dir / "pg" / "postmaster.pid").exists()
+
+
+async def test_ingest_command_uploads_and_ingests_with_progress(services, client):
+    from tests.conftest import bearer_token, register
+    from tests.library_helpers import BAD, BOOKS, Student
+
+    email = new_email("bulk")
+    user = await register(client, email)
+    code, output = await run(
+        "ingest",
+        str(BOOKS / "nlp_working_programmer.pdf"),
+        str(BAD / "encrypted_user_password.pdf"),
+        str(BAD / "png_renamed.pdf"),
+        "--user",
+        email,
+        "--semester",
+        "Y3S2",
+        "--subject",
+        "NLP",
+        "--book",
+        "NLTK",
+    )
+    assert code == 1, output  # two of three did not make it, and it says so
+    assert "skipped" in output and "png_renamed.pdf" in output
+    assert "password-protected" in output
+    assert "78/78" in output
+
+    student = Student(client, user, await bearer_token(client, email))
+    files = {f["filename"]: f["status"] for f in (await student.get("/api/files")).json()}
+    assert files == {"nlp_working_programmer.pdf": "ready", "encrypted_user_password.pdf": "failed"}
+
+    code, output = await run(
+        "ingest",
+        str(BOOKS / "forallx_magnus.pdf"),
+        "--user",
+        "nobody@example.com",
+        "--semester",
+        "Y",
+        "--subject",
+        "S",
+        "--book",
+        "B",
+    )
+    assert code == 1 and "No account with the email nobody@example.com" in output
