@@ -40,7 +40,9 @@ def upgrade() -> None:
     )
     op.execute(f'grant "{SYSTEM_ROLE}" to current_user')  # so the owner may hand the function over
     op.execute(f'grant usage on schema public to "{SYSTEM_ROLE}"')
-    op.execute(f'grant select (id, user_id, status, updated_at, heartbeat_at) on documents to "{SYSTEM_ROLE}"')
+    op.execute(
+        f'grant select (id, user_id, status, updated_at, heartbeat_at) on documents to "{SYSTEM_ROLE}"'
+    )
     op.execute(f'create policy ingestion_backlog on documents for select to "{SYSTEM_ROLE}" using (true)')
     op.execute(
         """
