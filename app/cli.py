@@ -21,24 +21,24 @@ console = Console(stderr=True)
 
 def _start_services() -> tuple[EmbeddedServices, ServiceUrls]:
     """The services for a command; an embedded database is migrated first (nobody else will)."""
-    from app.migrate import upgrade
+    from app.migrate import upgrade_to_head
 
     settings = get_settings()
     services = EmbeddedServices(settings)
     urls = asyncio.run(services.start())
     if not settings.database_url:
-        upgrade(urls.database_url)
+        asyncio.run(upgrade_to_head(urls.database_url))
     return services, urls
 
 
 @cli.command()
 def migrate() -> None:
-    """Apply database migrations (as the owner role)."""
-    from app.migrate import upgrade
+    """Apply database migrations (as the owner role), and fit the embedding column to EMBEDDING_DIM."""
+    from app.migrate import upgrade_to_head
 
     services, urls = _start_services()
     try:
-        upgrade(urls.database_url)  # a no-op when _start_services just did it
+        asyncio.run(upgrade_to_head(urls.database_url))  # a no-op when _start_services just did it
         console.print("[green]Database is at the latest migration.[/green]")
     finally:
         services.stop()
@@ -50,7 +50,7 @@ def serve(
     port: int = typer.Option(None, help="Port to listen on (default: PORT or 8000)."),
 ) -> None:
     """Run the web app and a worker, with embedded Postgres and Redis where no URL is set."""
-    from app.migrate import upgrade
+    from app.migrate import upgrade_to_head
 
     settings = get_settings()
     host = host or settings.host
@@ -59,7 +59,7 @@ def serve(
     children: list[subprocess.Popen] = []
     try:
         if settings.database_url:
-            upgrade(urls.database_url)
+            asyncio.run(upgrade_to_head(urls.database_url))
         env = {**os.environ, **urls.as_env()}
         web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
         worker = [sys.executable, "-m", "app.cli", "worker"]
