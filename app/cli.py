@@ -63,7 +63,8 @@ def serve(
         env = {**os.environ, **urls.as_env()}
         web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
         worker = [sys.executable, "-m", "app.cli", "worker"]
-        children = [subprocess.Popen(cmd, env=env) for cmd in (web, worker)]
+        # Own sessions: Ctrl-C reaches only this process, which then stops each child once, in order.
+        children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in (web, worker)]
         console.print(f"[bold]StudyRAG[/bold] is running on http://{host}:{port} — Ctrl-C stops it.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(child.poll() is None for child in children):
@@ -81,7 +82,7 @@ def serve(
 def _stop(children: list[subprocess.Popen], timeout: float = 10) -> None:
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for child in children:
         try:
