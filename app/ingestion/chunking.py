@@ -20,6 +20,7 @@ class Passage:
     page_start: int
     page_end: int
     text: str
+    page_breaks: tuple[int, ...] = ()  # offsets in `text` where the next page begins
 
 
 def _mark_headings(text: str) -> str:
@@ -46,16 +47,14 @@ def chunk_pages(pages: list[tuple[int, str]]) -> list[Passage]:
     starts: list[int] = []
     numbers: list[int] = []
     offset = 0
+    if not any(text.strip() for _, text in pages):
+        return []
     for number, text in pages:
-        text = _mark_headings(text)
-        if not text.strip():
-            continue
+        text = _mark_headings(text)  # empty pages stay: page_start + breaks must count them
         starts.append(offset)
         numbers.append(number)
         parts.append(text)
         offset += len(text) + 2  # the "\n\n" joining pages
-    if not parts:
-        return []
 
     def page_at(position: int) -> int:
         return numbers[bisect.bisect_right(starts, position) - 1]
@@ -64,12 +63,14 @@ def chunk_pages(pages: list[tuple[int, str]]) -> list[Passage]:
     for document in _splitter.create_documents(["\n\n".join(parts)]):
         start = document.metadata["start_index"]
         end = start + max(len(document.page_content) - 1, 0)
+        breaks = tuple(offset - start for offset in starts if start < offset <= end)
         passages.append(
             Passage(
                 ordinal=len(passages),
                 page_start=page_at(start),
                 page_end=page_at(end),
                 text=document.page_content,
+                page_breaks=breaks,
             )
         )
     return passages

@@ -93,6 +93,7 @@ async def _replace_chunks(
                 "page_start": passage.page_start,
                 "page_end": passage.page_end,
                 "text": passage.text,
+                "page_breaks": list(passage.page_breaks),
                 "embedding": vector,
             }
             for passage, vector in zip(passages, vectors, strict=True)

@@ -2,6 +2,7 @@ import uuid
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Computed,
     ForeignKeyConstraint,
@@ -44,6 +45,8 @@ class Chunk(Base):
     page_start: Mapped[int] = mapped_column(Integer)
     page_end: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    # Where in `text` each following page begins: a quote's page is page_start + breaks before it.
+    page_breaks: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True), deferred=True
     )
