@@ -66,8 +66,14 @@ class Settings(BaseSettings):
     embeddings: Literal["local", "openai"] = "local"
     embedding_model: str | None = None
     embedding_dim: int = 384
+    # Chat: with OPENAI_API_KEY, answers are generated (any OpenAI-compatible endpoint via
+    # OPENAI_BASE_URL); without, extractive answers quote the best passages.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    chat_model: str = "gpt-4o-mini"
+    chat_passages: int = 5
+    chat_min_similarity: float = 0.35  # best passage below this: "not in your library"
+    chat_history_turns: int = 3
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,0 +1,158 @@
+"""Chat as JSON (`POST /api/chat`), as a stream (`POST /api/chat/stream`, SSE), and conversations."""
+
+import json
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from app.chat import service
+from app.chat.markdown import render_answer
+from app.chat.retrieval import Scope
+from app.deps import SessionDep, SettingsDep, TenantDep
+from app.ingestion.embeddings import get_embedder
+from app.library.api import refuse_unknown
+
+router = APIRouter(prefix="/api", tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    query: Annotated[str, Field(min_length=1, max_length=service.MAX_QUESTION)]
+    active_semester: str | None = Field(default=None, max_length=64)
+    active_subject: str | None = Field(default=None, max_length=64)
+    active_books: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
+    conversation_id: uuid.UUID | None = None
+
+    def scope(self) -> Scope:
+        return Scope.parse(self.active_semester, self.active_subject, self.active_books)
+
+
+class SourceOut(BaseModel):
+    n: int
+    document_id: uuid.UUID
+    filename: str
+    book: str
+    semester: str
+    subject: str
+    page: int
+    quote: str
+    deleted: bool = False
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    answer_html: str
+    mode: str
+    sources: list[SourceOut]
+    conversation_id: uuid.UUID
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    title: str
+
+
+class MessageOut(BaseModel):
+    role: str
+    content: str
+    content_html: str
+    sources: list[SourceOut]
+
+
+def _asking(request: Request, tenant, settings, body: ChatRequest):
+    return service.ask(
+        request.app.state.sessionmaker,
+        tenant,
+        settings,
+        get_embedder(settings),
+        question=body.query,
+        scope=body.scope(),
+        conversation_id=body.conversation_id,
+    )
+
+
+async def _check_conversation(request, session, tenant, conversation_id) -> None:
+    if conversation_id is None:
+        return
+    try:
+        await service.get_conversation(session, tenant, conversation_id)
+    except service.ConversationNotFound:
+        raise await refuse_unknown(request, tenant, action="chat.read", target=str(conversation_id)) from None
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(
+    request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
+) -> ChatResponse:
+    """Ask within a scope; the answer cites book and page, or says it is not in the library."""
+    await _check_conversation(request, session, tenant, body.conversation_id)
+    final: dict = {}
+    async for piece in _asking(request, tenant, settings, body):
+        if isinstance(piece, dict):
+            final = piece
+    return ChatResponse(answer_html=render_answer(final["answer"]), **final)
+
+
+@router.post("/chat/stream")
+async def chat_stream(
+    request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
+) -> StreamingResponse:
+    """The same, streamed as server-sent events: `token` events, then one `done` with the sources."""
+    await _check_conversation(request, session, tenant, body.conversation_id)
+    asking = _asking(request, tenant, settings, body)
+
+    async def events():
+        try:
+            async for piece in asking:
+                if isinstance(piece, dict):
+                    piece["answer_html"] = render_answer(piece["answer"])
+                    yield f"event: done\ndata: {json.dumps(piece)}\n\n"
+                else:
+                    yield f"event: token\ndata: {json.dumps({'text': piece})}\n\n"
+        except Exception:
+            message = "The answer could not be completed; try again in a moment."
+            yield f"event: failed\ndata: {json.dumps({'error': message})}\n\n"
+            raise
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/conversations", response_model=list[ConversationOut])
+async def conversations(session: SessionDep, tenant: TenantDep) -> list[ConversationOut]:
+    return [
+        ConversationOut(id=c.id, title=c.title) for c in await service.list_conversations(session, tenant)
+    ]
+
+
+@router.get("/conversations/{conversation_id}", response_model=list[MessageOut])
+async def conversation(
+    request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
+) -> list[MessageOut]:
+    await _check_conversation(request, session, tenant, conversation_id)
+    messages = await service.messages_of(session, tenant, conversation_id)
+    await service.mark_deleted_sources(session, tenant, messages)
+    return [
+        MessageOut(
+            role=m.role, content=m.content, content_html=render_answer(m.content), sources=m.sources or []
+        )
+        for m in messages
+    ]
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def delete_conversation(
+    request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
+) -> Response:
+    try:
+        await service.delete_conversation(session, tenant, conversation_id)
+    except service.ConversationNotFound:
+        raise await refuse_unknown(
+            request, tenant, action="chat.delete", target=str(conversation_id)
+        ) from None
+    return Response(status_code=204)

@@ -1,0 +1,165 @@
+"""Passages for a question, within the student's scope: pgvector and full text, fused by rank.
+
+Per-tenant vector search must return the full k: for a library of modest size an exact scan of the
+tenant's rows (found through the `user_id` index) is both complete and fast; the HNSW index is used
+only for large libraries, with `hnsw.iterative_scan` so filtering cannot starve it. The query decides
+which, explicitly: ordering by `distance + 0` keeps the planner off the HNSW index.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.tenancy import Tenant
+
+RRF_K = 60
+CANDIDATES = 30
+EXACT_SCAN_LIMIT = 50_000  # chunks; above this a tenant's vector search goes through HNSW
+_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Scope:
+    semester: str | None = None
+    subject: str | None = None
+    books: tuple[str, ...] = ()  # book names, within the semester/subject
+    document_ids: tuple[uuid.UUID, ...] = ()
+
+    @classmethod
+    def parse(cls, semester=None, subject=None, books=None) -> "Scope":
+        """`books` may hold book names or document ids (the API accepts either)."""
+        names, ids = [], []
+        for item in books or []:
+            try:
+                ids.append(uuid.UUID(str(item)))
+            except ValueError:
+                names.append(str(item))
+        return cls(semester or None, subject or None, tuple(names), tuple(ids))
+
+
+@dataclass
+class Passage:
+    chunk_id: int
+    document_id: uuid.UUID
+    filename: str
+    semester: str
+    subject: str
+    book: str
+    page_start: int
+    page_end: int
+    page_breaks: list[int]
+    text: str
+    similarity: float = 0.0
+    score: float = 0.0
+    found_by: set[str] = field(default_factory=set)
+
+
+def _scope_sql(scope: Scope, params: dict) -> str:
+    clauses = ["d.status = 'ready'", "d.embedding_model = :model", "c.user_id = :user_id"]
+    if scope.semester:
+        clauses.append("d.semester = :semester")
+        params["semester"] = scope.semester
+    if scope.subject:
+        clauses.append("d.subject = :subject")
+        params["subject"] = scope.subject
+    chosen = []
+    if scope.books:
+        chosen.append("d.book = any(:books)")
+        params["books"] = list(scope.books)
+    if scope.document_ids:
+        chosen.append("d.id = any(:document_ids)")
+        params["document_ids"] = list(scope.document_ids)
+    if chosen:  # exactly the chosen books, not "those or anything else"
+        clauses.append("(" + " or ".join(chosen) + ")")
+    return " and ".join(clauses)
+
+
+_COLUMNS = (
+    "c.id, c.document_id, d.filename, d.semester, d.subject, d.book, c.page_start, c.page_end,"
+    " c.page_breaks, c.text"
+)
+
+
+def full_text_query(question: str) -> str | None:
+    """Any of the question's words (stop words fall away in to_tsquery); None when there are none."""
+    words = _WORD.findall(question.lower())[:40]
+    return " | ".join(dict.fromkeys(words)) or None
+
+
+async def tenant_chunk_count(session: AsyncSession, tenant: Tenant) -> int:
+    total = await session.scalar(
+        text("select coalesce(sum(chunk_count), 0) from documents where user_id = :u"), {"u": tenant.user_id}
+    )
+    return int(total or 0)
+
+
+async def plan_vector_search(session: AsyncSession, *, exact: bool) -> None:
+    """For a large library: walk the HNSW index (iteratively, so the tenant filter cannot starve it)
+    rather than sort the tenant's rows; the planner's estimates for filtered vector search are poor."""
+    if not exact:
+        await session.execute(text("set local hnsw.iterative_scan = relaxed_order"))
+        await session.execute(text("set local hnsw.ef_search = 100"))
+        await session.execute(text("set local enable_sort = off"))
+
+
+def vector_sql(scope: Scope, params: dict, *, exact: bool) -> str:
+    distance = "c.embedding <=> cast(:vector as vector)"
+    order = f"({distance}) + 0" if exact else distance
+    return (
+        f"select {_COLUMNS}, 1 - ({distance}) as similarity from chunks c"
+        f" join documents d on d.id = c.document_id where {_scope_sql(scope, params)}"
+        f" order by {order} limit :limit"
+    )
+
+
+async def retrieve(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    question: str,
+    query_vector: list[float],
+    model: str,
+    scope: Scope,
+    k: int = 5,
+) -> list[Passage]:
+    """The k best passages by reciprocal rank fusion of vector and full-text rankings."""
+    params: dict = {
+        "user_id": tenant.user_id,
+        "model": model,
+        "limit": CANDIDATES,
+        "vector": str(query_vector),
+    }
+    exact = await tenant_chunk_count(session, tenant) <= EXACT_SCAN_LIMIT
+    by_id: dict[int, Passage] = {}
+    await plan_vector_search(session, exact=exact)
+    rows = (await session.execute(text(vector_sql(scope, params, exact=exact)), params)).all()
+    await session.execute(text("set local enable_sort = on"))
+    for rank, row in enumerate(rows):
+        passage = by_id.setdefault(row[0], Passage(*row[:10]))
+        passage.similarity = float(row[10])
+        passage.score += 1 / (RRF_K + rank + 1)
+        passage.found_by.add("vector")
+
+    if tsquery := full_text_query(question):
+        fts_params = {**params, "tsquery": tsquery}
+        fts_params.pop("vector")
+        scope_sql = _scope_sql(scope, fts_params)
+        rows = (
+            await session.execute(
+                text(
+                    f"select {_COLUMNS} from chunks c join documents d on d.id = c.document_id,"
+                    " to_tsquery('english', :tsquery) query"
+                    f" where {scope_sql} and c.tsv @@ query"
+                    " order by ts_rank_cd(c.tsv, query) desc limit :limit"
+                ),
+                fts_params,
+            )
+        ).all()
+        for rank, row in enumerate(rows):
+            passage = by_id.setdefault(row[0], Passage(*row[:10]))
+            passage.score += 1 / (RRF_K + rank + 1)
+            passage.found_by.add("text")
+    return sorted(by_id.values(), key=lambda p: p.score, reverse=True)[:k]

@@ -1,0 +1,147 @@
+"""Asking a question within a scope, and the conversations that keep the answers."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chat import answer as answers
+from app.chat.retrieval import Scope, retrieve
+from app.config import Settings
+from app.models import Conversation, Document, Message
+from app.tenancy import Tenant, bind_tenant, owned
+
+MAX_QUESTION = 2000
+
+
+class ConversationNotFound(Exception):
+    pass
+
+
+async def get_conversation(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID) -> Conversation:
+    conversation = await session.scalar(
+        owned(select(Conversation), Conversation, tenant).where(Conversation.id == conversation_id)
+    )
+    if conversation is None:
+        raise ConversationNotFound(conversation_id)
+    return conversation
+
+
+async def list_conversations(session: AsyncSession, tenant: Tenant) -> list[Conversation]:
+    statement = owned(select(Conversation), Conversation, tenant).order_by(Conversation.updated_at.desc())
+    return list((await session.scalars(statement.limit(100))).all())
+
+
+async def messages_of(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID) -> list[Message]:
+    statement = owned(select(Message), Message, tenant).where(Message.conversation_id == conversation_id)
+    return list((await session.scalars(statement.order_by(Message.created_at))).all())
+
+
+async def delete_conversation(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID) -> None:
+    await get_conversation(session, tenant, conversation_id)
+    await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+
+
+async def mark_deleted_sources(session: AsyncSession, tenant: Tenant, messages: list[Message]) -> None:
+    """Sources whose document has since been deleted say so, instead of linking nowhere."""
+    ids = {s["document_id"] for m in messages for s in (m.sources or [])}
+    if not ids:
+        return
+    statement = owned(select(Document.id), Document, tenant).where(
+        Document.id.in_([uuid.UUID(i) for i in ids])
+    )
+    alive = {str(i) for i in (await session.scalars(statement)).all()}
+    for message in messages:
+        for source in message.sources or []:
+            source["deleted"] = source["document_id"] not in alive
+
+
+async def ask(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant: Tenant,
+    settings: Settings,
+    embedder,
+    *,
+    question: str,
+    scope: Scope,
+    conversation_id: uuid.UUID | None = None,
+) -> AsyncIterator[str | dict]:
+    """Yields answer text as it is produced, then a final dict: answer, mode, sources, conversation_id.
+
+    Opens its own sessions (it outlives the request's when streamed); raises ConversationNotFound for a
+    conversation that is not this tenant's.
+    """
+    question = question.strip()[:MAX_QUESTION]
+    async with sessionmaker() as session:
+        await bind_tenant(session, tenant)
+        history: list[tuple[str, str]] = []
+        if conversation_id is not None:
+            await get_conversation(session, tenant, conversation_id)
+            recent = (await messages_of(session, tenant, conversation_id))[-2 * settings.chat_history_turns :]
+            history = [(m.role, m.content) for m in recent]
+        previous = next((content for role, content in reversed(history) if role == "user"), "")
+        search_text = f"{previous}\n{question}" if previous and len(question.split()) < 8 else question
+        vector = await asyncio.to_thread(embedder.embed_query, search_text)
+        passages = await retrieve(
+            session,
+            tenant,
+            question=search_text,
+            query_vector=vector,
+            model=embedder.model_name,
+            scope=scope,
+            k=settings.chat_passages,
+        )
+
+    if not answers.relevant(passages, settings):
+        result = answers.not_found(scope)
+        yield result.text
+    elif settings.openai_api_key is None:
+        result = answers.extractive(passages, question)
+        yield result.text
+    else:
+        result = None
+        async for piece in answers.generate(settings, question, passages, history, scope):
+            if isinstance(piece, answers.Answer):
+                result = piece
+            else:
+                yield piece
+        if result.mode == "not_found":
+            yield result.text
+
+    async with sessionmaker() as session, session.begin():
+        await bind_tenant(session, tenant)
+        if conversation_id is None:
+            conversation = Conversation(
+                id=uuid.uuid4(),
+                user_id=tenant.user_id,
+                title=question[:120],
+                semester=scope.semester,
+                subject=scope.subject,
+                document_ids=[str(i) for i in scope.document_ids] + list(scope.books),
+            )
+            session.add(conversation)
+            await session.flush()
+            conversation_id = conversation.id
+        else:
+            conversation = await get_conversation(session, tenant, conversation_id)
+            conversation.updated_at = func.now()
+        session.add(
+            Message(user_id=tenant.user_id, conversation_id=conversation_id, role="user", content=question)
+        )
+        session.add(
+            Message(
+                user_id=tenant.user_id,
+                conversation_id=conversation_id,
+                role="assistant",
+                content=result.text,
+                sources=result.sources_json(),
+            )
+        )
+    yield {
+        "answer": result.text,
+        "mode": result.mode,
+        "sources": result.sources_json(),
+        "conversation_id": str(conversation_id),
+    }
