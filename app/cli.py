@@ -145,6 +145,52 @@ def ingest(
     console.print(f"[green]{len(paths)} file(s) ready in {folder}.[/green]")
 
 
+@cli.command("eval")
+def evaluate(
+    qa_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSON lines: question, book, pages, answer."
+    ),
+    user: str = typer.Option(..., "--user", help="Email of the library to ask."),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="Passages retrieved per question."),
+    retrieval: str = typer.Option(
+        None, help="vector, hybrid or text (default: CHAT_RETRIEVAL): measure what each ranking adds."
+    ),
+) -> None:
+    """Page hit@k and MRR of retrieval on a dev set, and how many unanswerable questions are refused."""
+    from rich.table import Table
+
+    from app.chat.evaluate import evaluate as run_evaluation
+    from app.chat.evaluate import read_dev_set
+
+    settings = get_settings()
+    retrieval = retrieval or settings.chat_retrieval
+    if retrieval not in ("vector", "hybrid", "text"):
+        console.print("[red]--retrieval is vector, hybrid or text.[/red]")
+        raise typer.Exit(2)
+    services, urls = _start_services()
+    try:
+        lines = read_dev_set(qa_file)
+        methods = {"hybrid": ("vector", "text"), "vector": ("vector",), "text": ("text",)}[retrieval]
+        report = asyncio.run(run_evaluation(urls, settings, lines=lines, email=user, k=k, methods=methods))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.stop()
+    mode = f"model {settings.chat_model}" if settings.openai_api_key else "no model (extractive)"
+    table = Table(title=f"{qa_file.name} — {user} — k={k} — {retrieval} — {mode}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("answerable questions", str(report.answerable))
+    table.add_row(f"page hit@{k}", f"{report.hit_rate:.1%} ({report.hits}/{report.answerable})")
+    table.add_row("MRR", f"{report.mrr:.3f}")
+    table.add_row("answerable but refused", str(report.wrongly_refused))
+    table.add_row("unanswerable questions refused", f"{report.refused}/{report.unanswerable}")
+    Console().print(table)
+    for question in report.misses:
+        console.print(f"[dim]miss:[/dim] {question}")
+
+
 @cli.command("create-admin")
 def create_admin(
     email: str,

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     chat_model: str = "gpt-4o-mini"
     chat_passages: int = 5
+    chat_retrieval: Literal["vector", "hybrid"] = "vector"  # see app/chat/retrieval.py for the measurements
     chat_min_similarity: float = 0.35  # best passage below this: "not in your library"
     chat_history_turns: int = 3
 

@@ -259,3 +259,16 @@ async def test_planner_scans_exactly_for_small_libraries_and_uses_hnsw_for_large
             k=5,
         )
         assert len(passages) == 5
+
+        # Full text, for hybrid retrieval: a keyword finds its passages, still only the tenant's.
+        by_text = await retrieval.retrieve(
+            session,
+            Tenant(uuid.UUID(ada.id)),
+            question="tautology",
+            query_vector=vector,
+            model="all-MiniLM-L6-v2-int8",
+            scope=scope,
+            k=5,
+            methods=("text",),
+        )
+        assert by_text and all("text" in p.found_by and "tautolog" in p.text.lower() for p in by_text)

@@ -92,6 +92,7 @@ async def ask(
             model=embedder.model_name,
             scope=scope,
             k=settings.chat_passages,
+            methods=("vector", "text") if settings.chat_retrieval == "hybrid" else ("vector",),
         )
 
     if not answers.relevant(passages, settings):
