@@ -101,8 +101,22 @@ async def test_choosing_books_a_and_b_never_returns_c(library):
         assert {s["book"] for s in reply["sources"]} <= {"forallx", "nlp"}, question
 
 
-async def test_b_never_sees_as_passages_and_hears_not_in_your_library(library):
+async def test_b_never_sees_as_passages_and_hears_not_in_your_library(library, app_engine):
     ada, bob = library
+    # By keyword: A's books are full of "tautology"; B's full-text search finds none of it.
+    async with make_sessionmaker(app_engine)() as session:
+        await bind_tenant(session, Tenant(uuid.UUID(bob.id)))
+        found = await retrieval.retrieve(
+            session,
+            Tenant(uuid.UUID(bob.id)),
+            question="tautology sentential",
+            query_vector=[0.0] * 384,
+            model="all-MiniLM-L6-v2-int8",
+            scope=retrieval.Scope(),
+            k=5,
+            methods=("text",),
+        )
+        assert found == []
     ada_docs = {f["id"] for f in (await ada.get("/api/files")).json()}
     for question in ("What is a tautology in sentential logic?", "tautology truth table SL"):
         reply = await ask(bob, query=question)
