@@ -13,6 +13,7 @@ from app import health
 from app.auth import pages as auth_pages
 from app.auth import routes as auth_routes
 from app.chat import api as chat_api
+from app.chat import pages as chat_pages
 from app.config import PROJECT_ROOT, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.embedded import EmbeddedServices
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
     app.include_router(library_api.router)
     app.include_router(ingestion_api.router)
     app.include_router(chat_api.router)
+    app.include_router(chat_pages.router)
     app.include_router(library_pages.router)
     return app
 
