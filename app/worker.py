@@ -6,6 +6,7 @@ import os
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.worker import Worker
 from sqlalchemy import delete
 from sqlalchemy import func as sql_func
 
@@ -73,3 +74,15 @@ class WorkerSettings:
     redis_settings = RedisSettings.from_dsn(os.environ.get("REDIS_URL") or "redis://localhost:6379")
     max_jobs = 4
     job_timeout = 30 * 60
+
+
+def make_worker(redis_url: str, app_database_url: str, **options) -> Worker:
+    """A worker with these settings on the given services, run in-process (tests, `bench/`)."""
+    return Worker(
+        functions=WorkerSettings.functions,
+        on_startup=WorkerSettings.on_startup,
+        on_shutdown=WorkerSettings.on_shutdown,
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        ctx={"app_database_url": app_database_url},
+        **options,
+    )

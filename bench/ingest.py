@@ -36,7 +36,6 @@ class Collect(logging.Handler):
 
 async def main() -> None:
     from arq.connections import RedisSettings
-    from arq.worker import Worker
 
     from app.config import get_settings
     from app.db import make_engine, make_sessionmaker
@@ -47,7 +46,7 @@ async def main() -> None:
     from app.migrate import upgrade_to_head
     from app.models import User
     from app.tenancy import Tenant, bind_tenant
-    from app.worker import WorkerSettings
+    from app.worker import make_worker
 
     shutil.rmtree(BENCH_VAR, ignore_errors=True)
     BENCH_VAR.mkdir(parents=True)
@@ -89,16 +88,8 @@ async def main() -> None:
         started = time.perf_counter()
         for document_id in ids:
             await enqueue_ingest(queue, document_id, tenant.user_id)
-        worker = Worker(
-            functions=WorkerSettings.functions,
-            on_startup=WorkerSettings.on_startup,
-            on_shutdown=WorkerSettings.on_shutdown,
-            redis_settings=RedisSettings.from_dsn(urls.redis_url),
-            ctx={"app_database_url": urls.app_database_url},
-            burst=True,
-            poll_delay=0.05,
-            handle_signals=False,
-            max_jobs=WorkerSettings.max_jobs,
+        worker = make_worker(
+            urls.redis_url, urls.app_database_url, burst=True, poll_delay=0.05, handle_signals=False
         )
         await worker.main()
         await worker.close()

@@ -7,10 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from arq.connections import RedisSettings
-from arq.worker import Worker
-
-from app.worker import WorkerSettings
+from app.worker import make_worker
 from tests.conftest import ROOT
 
 TERMINAL = ("ready", "failed")
@@ -18,15 +15,8 @@ TERMINAL = ("ready", "failed")
 
 async def run_worker_until_idle(services) -> None:
     """A real arq worker in this process, until the queue is empty."""
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=WorkerSettings.on_startup,
-        on_shutdown=WorkerSettings.on_shutdown,
-        redis_settings=RedisSettings.from_dsn(services.redis_url),
-        ctx={"app_database_url": services.app_database_url},
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
+    worker = make_worker(
+        services.redis_url, services.app_database_url, burst=True, poll_delay=0.05, handle_signals=False
     )
     try:
         await worker.main()

@@ -3,12 +3,10 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from arq.connections import RedisSettings
-from arq.worker import Worker
 from sqlalchemy import insert, select
 
 from app.models import RevokedToken
-from app.worker import WorkerSettings
+from app.worker import make_worker
 
 
 async def test_worker_purges_only_expired_revoked_tokens(app, services, app_engine):
@@ -24,15 +22,8 @@ async def test_worker_purges_only_expired_revoked_tokens(app, services, app_engi
         )
 
     job = await app.state.arq.enqueue_job("purge_revoked_tokens", _job_id=f"purge:{uuid.uuid4()}")
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=WorkerSettings.on_startup,
-        on_shutdown=WorkerSettings.on_shutdown,
-        redis_settings=RedisSettings.from_dsn(services.redis_url),
-        ctx={"app_database_url": services.app_database_url},
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
+    worker = make_worker(
+        services.redis_url, services.app_database_url, burst=True, poll_delay=0.05, handle_signals=False
     )
     try:
         await worker.main()
