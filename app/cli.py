@@ -191,6 +191,41 @@ def evaluate(
         console.print(f"[dim]miss:[/dim] {question}")
 
 
+@cli.command()
+def audit() -> None:
+    """Tenant-isolation audit (catalog checks so far); exit status 0 when every check passes."""
+    from rich.table import Table
+
+    from app.admin.isolation import catalog_checks
+    from app.db import make_engine
+
+    settings = get_settings()
+
+    async def run() -> list:
+        engine = make_engine(urls.app_database_url)
+        try:
+            async with engine.connect() as conn:
+                return await catalog_checks(conn, app_role=settings.app_db_role)
+        finally:
+            await engine.dispose()
+
+    services, urls = _start_services()
+    try:
+        results = asyncio.run(run())
+    finally:
+        services.stop()
+    table = Table(title="Tenant isolation audit")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("offending items")
+    for result in results:
+        verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
+        table.add_row(result.name, verdict, "\n".join(result.offenders))
+    Console().print(table)
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
+
+
 @cli.command("create-admin")
 def create_admin(
     email: str,

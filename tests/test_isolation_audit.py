@@ -1,0 +1,71 @@
+"""The isolation audit's catalog checks pass on the real schema and fail on each planted violation.
+
+Violations are planted inside a transaction that is rolled back, on the superuser's connection.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app.admin.isolation import catalog_checks
+from app.config import get_settings
+from tests.conftest import ROOT
+
+ROLE = get_settings().app_db_role
+
+
+async def test_a_clean_database_passes(app_engine):
+    async with app_engine.connect() as conn:
+        results = await catalog_checks(conn, app_role=ROLE)
+    assert [(r.passed, r.offenders) for r in results] == [(True, []), (True, [])]
+
+
+PLANTED = [
+    ("alter table chunks disable row level security", "chunks: row-level security is disabled"),
+    ("alter table messages no force row level security", "messages: row-level security is not forced"),
+    ("drop policy tenant_isolation on conversations", "conversations: no policy on app.user_id"),
+    (
+        "create policy everyone on documents using (true)",
+        "documents: policy everyone for public does not read",
+    ),
+    (f'alter role "{ROLE}" bypassrls', f"{ROLE} has BYPASSRLS"),
+    (f'alter table documents owner to "{ROLE}"', f"{ROLE} owns documents"),
+    (
+        "create table notes (id int primary key, user_id uuid)",
+        "notes: row-level security is disabled",  # a new tenant table is found from the catalog
+    ),
+]
+
+
+@pytest.mark.parametrize(("violation", "reported"), PLANTED)
+async def test_each_planted_violation_is_reported(superuser_engine, violation, reported):
+    async with superuser_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.execute(text(violation))
+            results = await catalog_checks(conn, app_role=ROLE)
+        finally:
+            await transaction.rollback()
+    offenders = [o for r in results for o in r.offenders]
+    assert any(o.startswith(reported) for o in offenders), offenders
+    assert not all(r.passed for r in results)
+
+
+async def test_studyrag_audit_prints_the_checks_and_exits_zero(services):
+    import asyncio
+
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "studyrag"),
+        "audit",
+        env=dict(os.environ),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, output.decode()
+    assert "Row-level security on every tenant table" in output.decode()
+    assert "FAIL" not in output.decode()
