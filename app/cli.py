@@ -193,10 +193,10 @@ def evaluate(
 
 @cli.command()
 def audit() -> None:
-    """Tenant-isolation audit (catalog checks so far); exit status 0 when every check passes."""
+    """Tenant-isolation audit (catalog checks and a live canary probe); exit 0 when every check passes."""
     from rich.table import Table
 
-    from app.admin.isolation import catalog_checks
+    from app.admin.isolation import run_audit
     from app.db import make_engine
 
     settings = get_settings()
@@ -205,7 +205,7 @@ def audit() -> None:
         engine = make_engine(urls.app_database_url)
         try:
             async with engine.connect() as conn:
-                return await catalog_checks(conn, app_role=settings.app_db_role)
+                return await run_audit(conn, app_role=settings.app_db_role)
         finally:
             await engine.dispose()
 

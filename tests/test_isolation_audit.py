@@ -68,4 +68,51 @@ async def test_studyrag_audit_prints_the_checks_and_exits_zero(services):
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, output.decode()
     assert "Row-level security on every tenant table" in output.decode()
+    assert "Live probe with two canary tenants" in output.decode()
     assert "FAIL" not in output.decode()
+
+
+async def test_the_live_probe_passes_as_the_app_role_and_leaves_nothing(app_engine, superuser_engine):
+    from app.admin.isolation import check_live_probe
+
+    async with app_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            result = await check_live_probe(conn)
+        finally:
+            await transaction.rollback()
+    assert (result.passed, result.offenders) == (True, [])
+    async with superuser_engine.connect() as conn:
+        assert (
+            await conn.scalar(text("select count(*) from users where email like 'canary-%@audit.invalid'"))
+            == 0
+        )
+
+
+@pytest.mark.parametrize(
+    ("violation", "reported"),
+    [
+        ("create policy peek on chunks for select using (true)", "chunks: canary A reads 1 row"),
+        (
+            "create policy peek on conversations for select using (true)",
+            "conversations: canary A reads 1 row",
+        ),
+        ("alter table documents disable row level security", "documents: canary A reads 1 row"),
+    ],
+)
+async def test_the_live_probe_catches_a_leak(superuser_engine, violation, reported):
+    from app.admin.isolation import check_live_probe
+
+    async with superuser_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.execute(text(violation))
+            await conn.execute(text(f'set local role "{ROLE}"'))  # probe as the app role, as in production
+            result = await check_live_probe(conn)
+        finally:
+            await transaction.rollback()
+    assert not result.passed
+    assert any(o.startswith(reported) for o in result.offenders), result.offenders
+    if "chunks" in violation:
+        assert "vector search as canary A returns canary B's passage" in result.offenders
+        assert "full-text search as canary A returns canary B's passage" in result.offenders

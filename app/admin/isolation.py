@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.ingestion.dimension import embedding_dimension
+
 # The one narrow exception to "every policy reads app.user_id": the NOLOGIN role behind
 # ingestion_backlog() (migration 0003), which may read document ids and statuses.
 ALLOWED_SYSTEM_POLICIES = {("documents", "ingestion_backlog")}
@@ -97,3 +99,94 @@ async def check_app_role(conn: AsyncConnection, role: str) -> CheckResult:
 
 async def catalog_checks(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
     return [await check_row_level_security(conn), await check_app_role(conn, app_role)]
+
+
+async def _as(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(text("select set_config('app.user_id', :u, true)"), {"u": user_id})
+
+
+async def check_live_probe(conn: AsyncConnection) -> CheckResult:
+    """Two throwaway canary tenants, each with a document, a passage and a conversation; as canary A,
+    unfiltered reads of every tenant table, a vector search and a full-text search must return nothing
+    of canary B's, and with no user set every tenant table must look empty. Run it in a transaction
+    that the caller rolls back (nothing of the canaries is ever committed)."""
+    import uuid
+
+    offenders: list[str] = []
+    canaries = {name: str(uuid.uuid4()) for name in ("a", "b")}
+    dimension = await embedding_dimension(conn)
+    vector = "[" + ",".join(["0.1"] * dimension) + "]"
+    for name, user_id in canaries.items():
+        await conn.execute(
+            text(
+                "insert into users (id, email, hashed_password, is_active, is_superuser, is_verified)"
+                " values (:u, :email, '!', false, false, false)"
+            ),
+            {"u": user_id, "email": f"canary-{user_id}@audit.invalid"},
+        )
+        await _as(conn, user_id)
+        document_id = str(uuid.uuid4())
+        await conn.execute(
+            text(
+                "insert into documents (id, user_id, semester, subject, book, filename, storage_key, sha256,"
+                " size_bytes, status) values (:d, :u, 'audit', 'audit', 'audit', 'canary.pdf', :key, :sha, 1,"
+                " 'ready')"
+            ),
+            {
+                "d": document_id,
+                "u": user_id,
+                "key": f"users/{user_id}/raw_data/audit/canary.pdf",
+                "sha": user_id,
+            },
+        )
+        await conn.execute(
+            text(
+                "insert into chunks (user_id, document_id, ordinal, page_start, page_end, text, embedding)"
+                " values (:u, :d, 0, 1, 1, :t, cast(:v as vector))"
+            ),
+            {"u": user_id, "d": document_id, "t": f"canary zebrafinch {name}", "v": vector},
+        )
+        await conn.execute(
+            text("insert into conversations (id, user_id, title) values (gen_random_uuid(), :u, 'canary')"),
+            {"u": user_id},
+        )
+    a, b = canaries["a"], canaries["b"]
+    await _as(conn, a)
+    for table in await tenant_tables(conn):
+        leaked = await conn.scalar(text(f'select count(*) from "{table}" where user_id = :b'), {"b": b})
+        if leaked:
+            offenders.append(f"{table}: canary A reads {leaked} row(s) of canary B")
+    by_vector = await conn.scalar(
+        text(
+            "select count(*) from (select user_id from chunks"
+            " order by embedding <=> cast(:v as vector) limit 50) nearest where user_id = :b"
+        ),
+        {"v": vector, "b": b},
+    )
+    by_text = await conn.scalar(
+        text("select count(*) from chunks where tsv @@ to_tsquery('english', 'zebrafinch') and user_id = :b"),
+        {"b": b},
+    )
+    if by_vector:
+        offenders.append("vector search as canary A returns canary B's passage")
+    if by_text:
+        offenders.append("full-text search as canary A returns canary B's passage")
+    await _as(conn, "")
+    for table in await tenant_tables(conn):
+        visible = await conn.scalar(text(f'select count(*) from "{table}"'))
+        if visible:
+            offenders.append(f"{table}: {visible} row(s) visible with no user set")
+    return CheckResult("Live probe with two canary tenants", not offenders, offenders)
+
+
+async def run_audit(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
+    """Every check so far; the live probe's canaries are rolled back whatever happens."""
+    results = await catalog_checks(conn, app_role=app_role)
+    transaction = await conn.begin_nested() if conn.in_transaction() else await conn.begin()
+    try:
+        results.append(await check_live_probe(conn))
+    except Exception as exc:  # a probe that cannot even run is a failed check, with the reason
+        results.append(CheckResult("Live probe with two canary tenants", False, [f"could not run: {exc}"]))
+    finally:
+        await transaction.rollback()
+    return results
