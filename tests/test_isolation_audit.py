@@ -116,3 +116,58 @@ async def test_the_live_probe_catches_a_leak(superuser_engine, violation, report
     if "chunks" in violation:
         assert "vector search as canary A returns canary B's passage" in result.offenders
         assert "full-text search as canary A returns canary B's passage" in result.offenders
+
+
+SEED = [
+    "insert into users (id, email, hashed_password, is_active, is_superuser, is_verified) values"
+    " ('00000000-0000-4000-8000-00000000000a', 'seed-a@audit.invalid', '!', false, false, false),"
+    " ('00000000-0000-4000-8000-00000000000b', 'seed-b@audit.invalid', '!', false, false, false)",
+    "insert into documents (id, user_id, semester, subject, book, filename, storage_key, sha256, size_bytes)"
+    " values ('00000000-0000-4000-8000-0000000000d1', '00000000-0000-4000-8000-00000000000a', 's', 's', 'b',"
+    " 'f.pdf', 'users/00000000-0000-4000-8000-00000000000a/raw_data/s/s/b/f.pdf', 'seed', 1)",
+    "insert into chunks (user_id, document_id, ordinal, page_start, page_end, text) values"
+    " ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-0000000000d1', 0, 1, 1, 'seed')",
+]
+
+
+@pytest.mark.parametrize(
+    ("violation", "reported"),
+    [
+        (
+            [
+                "update documents"
+                " set storage_key = 'users/00000000-0000-4000-8000-00000000000b/raw_data/f.pdf'"
+                " where id = '00000000-0000-4000-8000-0000000000d1'"
+            ],
+            "storage key outside its owner's prefix: 00000000-0000-4000-8000-0000000000d1",
+        ),
+        (
+            [
+                "alter table chunks drop constraint fk_chunks_document_id_user_id_documents",
+                "update chunks set user_id = '00000000-0000-4000-8000-00000000000b'"
+                " where document_id = '00000000-0000-4000-8000-0000000000d1'",
+            ],
+            "passage owned by another user than its document",
+        ),
+    ],
+)
+async def test_the_consistency_check_finds_planted_mismatches(superuser_engine, violation, reported):
+    from app.admin.isolation import check_consistency
+
+    async with superuser_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            for statement in SEED:
+                await conn.execute(text(statement))
+            await conn.execute(text(f'set local role "{ROLE}"'))
+            clean = await check_consistency(conn)
+            await conn.execute(text("reset role"))
+            for statement in violation:
+                await conn.execute(text(statement))
+            await conn.execute(text(f'set local role "{ROLE}"'))
+            result = await check_consistency(conn)
+        finally:
+            await transaction.rollback()
+    assert (clean.passed, clean.offenders) == (True, [])
+    assert not result.passed
+    assert any(o.startswith(reported) for o in result.offenders), result.offenders

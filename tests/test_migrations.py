@@ -53,13 +53,13 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy_on_app_user_id(own
                 if roles == ["public"]:
                     assert "app.user_id" in (qual or "") + (with_check or ""), (table, name)
                 else:
-                    # The one narrow exception: the NOLOGIN role behind the ingestion backlog function.
-                    assert (table, name, roles, cmd) == (
-                        "documents",
-                        "ingestion_backlog",
-                        [f"{get_settings().app_db_role}_system"],
-                        "SELECT",
-                    )
+                    # The narrow exceptions: NOLOGIN roles behind one SECURITY DEFINER function each.
+                    role = get_settings().app_db_role
+                    assert (table, name, tuple(roles), cmd) in {
+                        ("documents", "ingestion_backlog", (f"{role}_system",), "SELECT"),
+                        ("documents", "audit_read", (f"{role}_auditor",), "SELECT"),
+                        ("chunks", "audit_read", (f"{role}_auditor",), "SELECT"),
+                    }
 
 
 async def test_the_system_role_cannot_log_in_and_reads_only_status_columns(owner_engine):

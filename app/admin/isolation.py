@@ -13,9 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.ingestion.dimension import embedding_dimension
 
-# The one narrow exception to "every policy reads app.user_id": the NOLOGIN role behind
-# ingestion_backlog() (migration 0003), which may read document ids and statuses.
-ALLOWED_SYSTEM_POLICIES = {("documents", "ingestion_backlog")}
+# The narrow exceptions to "every policy reads app.user_id": NOLOGIN roles that own one SECURITY
+# DEFINER function each and may read only ownership and status columns (migrations 0003 and 0005).
+ALLOWED_SYSTEM_POLICIES = {
+    ("documents", "ingestion_backlog"),
+    ("documents", "audit_read"),
+    ("chunks", "audit_read"),
+}
 
 
 @dataclass
@@ -179,9 +183,17 @@ async def check_live_probe(conn: AsyncConnection) -> CheckResult:
     return CheckResult("Live probe with two canary tenants", not offenders, offenders)
 
 
+async def check_consistency(conn: AsyncConnection) -> CheckResult:
+    """Every passage's owner is its document's owner; every storage key lies under its owner's prefix."""
+    rows = (await conn.execute(text("select problem, item from audit_consistency()"))).all()
+    offenders = [f"{problem}: {item}" for problem, item in rows]
+    return CheckResult("Ownership is consistent", not offenders, offenders)
+
+
 async def run_audit(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
     """Every check so far; the live probe's canaries are rolled back whatever happens."""
     results = await catalog_checks(conn, app_role=app_role)
+    results.append(await check_consistency(conn))
     transaction = await conn.begin_nested() if conn.in_transaction() else await conn.begin()
     try:
         results.append(await check_live_probe(conn))
