@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from app.deps import SessionDep, SettingsDep, TenantDep
-from app.ingestion.embeddings import get_embedder
 from app.ingestion.scan import scan_library
 from app.library import service
 from app.library.api import refuse_unknown
@@ -59,6 +58,5 @@ async def ingest_new_books(
         request.app.state.storage,
         settings,
         queue=request.app.state.arq,
-        embedding_model=get_embedder(settings).model_name,
     )
     return ScanReport(found=result.found, queued=result.queued, skipped=result.skipped)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.config import Settings
 from app.db import after_commit
+from app.ingestion.embeddings import get_embedder
 from app.ingestion.queue import enqueue_ingest
 from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.keys import document_key, user_prefix
@@ -104,9 +105,9 @@ async def scan_library(
     settings: Settings,
     *,
     queue,
-    embedding_model: str,
 ) -> ScanResult:
     result = ScanResult()
+    embedding_model = get_embedder(settings).model_name  # documents of another model are re-embedded
     known = set((await session.scalars(owned(select(Document.storage_key), Document, tenant))).all())
     to_queue: list[uuid.UUID] = []
     for key in await storage.list_keys(user_prefix(tenant.user_id) + "raw_data/"):

@@ -7,7 +7,6 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, Response, Upl
 from sqlalchemy import select
 
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
-from app.ingestion.embeddings import get_embedder
 from app.ingestion.scan import scan_library
 from app.library import service
 from app.library.api import refuse_unknown
@@ -134,7 +133,6 @@ async def scan(
         request.app.state.storage,
         settings,
         queue=request.app.state.arq,
-        embedding_model=get_embedder(settings).model_name,
     )
     return await _render(request, session, tenant, user, settings, scan=result)
 
