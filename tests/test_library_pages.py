@@ -72,3 +72,21 @@ async def test_deleting_from_the_page_returns_the_updated_tree(client, app):
     response = await ada.delete("/library/folders", params={"semester": "Y1S1"}, headers=htmx)
     assert "Your library is empty" in response.text
     assert not await app.state.storage.exists(keep["key"])
+
+
+async def test_scan_library_button_reports_what_it_found(client, app):
+    import io
+
+    ada = await new_student(client)
+    key = f"users/{ada.id}/raw_data/Y1/Logic/forallx/placed.pdf"
+    await app.state.storage.put(key, io.BytesIO(pdf_bytes("placed")), content_type="application/pdf")
+    response = await client.post(
+        "/library/scan", headers={**ada.headers, "HX-Request": "true", "HX-Target": "library-tree"}
+    )
+    assert response.status_code == 200
+    assert "Scan complete: 1 new file found, 1 queued for ingestion." in response.text
+    assert "placed.pdf" in response.text
+    again = await client.post(
+        "/library/scan", headers={**ada.headers, "HX-Request": "true", "HX-Target": "library-tree"}
+    )
+    assert "Scan complete: 0 new files found, 0 queued for ingestion." in again.text
