@@ -82,6 +82,15 @@ async def _check_conversation(request, session, tenant, conversation_id) -> None
         raise await refuse_unknown(request, tenant, action="chat.read", target=str(conversation_id)) from None
 
 
+async def delete_conversation_or_404(request: Request, session, tenant, conversation_id: uuid.UUID) -> None:
+    try:
+        await service.delete_conversation(session, tenant, conversation_id)
+    except service.ConversationNotFound:
+        raise await refuse_unknown(
+            request, tenant, action="chat.delete", target=str(conversation_id)
+        ) from None
+
+
 @router.post("/chat", response_model=ChatResponse)
 async def chat(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
@@ -149,10 +158,5 @@ async def conversation(
 async def delete_conversation(
     request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
 ) -> Response:
-    try:
-        await service.delete_conversation(session, tenant, conversation_id)
-    except service.ConversationNotFound:
-        raise await refuse_unknown(
-            request, tenant, action="chat.delete", target=str(conversation_id)
-        ) from None
+    await delete_conversation_or_404(request, session, tenant, conversation_id)
     return Response(status_code=204)

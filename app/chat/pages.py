@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.chat import answer as answers
 from app.chat import service
+from app.chat.api import delete_conversation_or_404
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
@@ -155,12 +156,7 @@ async def delete_chat(
     request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
 ) -> Response:
     """HTMX gets the updated history (or a redirect, when the open conversation is the one deleted)."""
-    try:
-        await service.delete_conversation(session, tenant, conversation_id)
-    except service.ConversationNotFound:
-        raise await refuse_unknown(
-            request, tenant, action="chat.delete", target=str(conversation_id)
-        ) from None
+    await delete_conversation_or_404(request, session, tenant, conversation_id)
     if not is_htmx(request):
         return RedirectResponse("/chat", status_code=303)
     current = _opened_conversation(request)

@@ -7,8 +7,7 @@ from pydantic import BaseModel
 
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.ingestion.scan import scan_library
-from app.library import service
-from app.library.api import refuse_unknown
+from app.library.api import document_or_404
 
 router = APIRouter(prefix="/api", tags=["ingestion"])
 
@@ -33,10 +32,7 @@ async def job_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> JobStatus:
     """Ingestion status of a document (the job id is the document id)."""
-    try:
-        document = await service.get_document(session, tenant, document_id)
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="job.read", target=str(document_id)) from None
+    document = await document_or_404(request, session, tenant, document_id, action="job.read")
     return JobStatus(
         id=document.id,
         status=document.status,

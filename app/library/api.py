@@ -32,6 +32,36 @@ async def refuse_unknown(request: Request, tenant: Tenant, *, action: str, targe
     return HTTPException(status_code=404, detail="No such file in your library.")
 
 
+async def document_or_404(request: Request, session, tenant: Tenant, document_id: uuid.UUID, *, action: str):
+    """The tenant's document, or a recorded 404 (the one lookup every file route shares)."""
+    try:
+        return await service.get_document(session, tenant, document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action=action, target=str(document_id)) from None
+
+
+async def delete_document_or_404(request: Request, session, tenant: Tenant, document_id: uuid.UUID) -> None:
+    try:
+        await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
+    except service.DocumentNotFound:
+        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+
+
+async def delete_folder_or_404(
+    request: Request, session, tenant: Tenant, *, semester: str, subject: str | None, book: str | None
+) -> int:
+    """Every file of a semester, a subject or a book; 400 for a book without its subject."""
+    if book and not subject:
+        raise HTTPException(status_code=400, detail="Name the subject of the book to delete.")
+    try:
+        return await service.delete_folder(
+            session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
+        )
+    except service.DocumentNotFound:
+        target = " / ".join(part for part in (semester, subject, book) if part)
+        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+
+
 def _check_request_size(request: Request, settings) -> None:
     declared = request.headers.get("content-length")
     limit = settings.max_upload_bytes * settings.max_files_per_upload + 1024 * 1024
@@ -99,10 +129,7 @@ async def list_files(
 async def get_file(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> DocumentRead:
-    try:
-        return DocumentRead.of(await service.get_document(session, tenant, document_id))
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="file.read", target=str(document_id)) from None
+    return DocumentRead.of(await document_or_404(request, session, tenant, document_id, action="file.read"))
 
 
 @router.delete("/api/files/{document_id}", status_code=204)
@@ -110,10 +137,7 @@ async def delete_file(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> Response:
     """Delete a file: its stored PDF, its record and its passages."""
-    try:
-        await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+    await delete_document_or_404(request, session, tenant, document_id)
     return Response(status_code=204)
 
 
@@ -127,15 +151,9 @@ async def delete_folder(
     book: str | None = None,
 ) -> DeletedFolder:
     """Delete every file in a semester, a subject (with `subject`) or a book (with `subject` and `book`)."""
-    if book and not subject:
-        raise HTTPException(status_code=400, detail="Name the subject of the book to delete.")
-    try:
-        deleted = await service.delete_folder(
-            session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
-        )
-    except service.DocumentNotFound:
-        target = " / ".join(part for part in (semester, subject, book) if part)
-        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+    deleted = await delete_folder_or_404(
+        request, session, tenant, semester=semester, subject=subject, book=book
+    )
     return DeletedFolder(deleted=deleted)
 
 
@@ -144,10 +162,7 @@ async def file_content(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, document_id: uuid.UUID
 ) -> Response:
     """The PDF itself, inline, for its owner only. `#page=N` opens it at page N."""
-    try:
-        document = await service.get_document(session, tenant, document_id)
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="file.open", target=str(document_id)) from None
+    document = await document_or_404(request, session, tenant, document_id, action="file.open")
     storage = request.app.state.storage
     url = await storage.download_url(
         document.storage_key, filename=document.filename, expires=settings.download_url_seconds

@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy import select
 
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.ingestion.scan import scan_library
 from app.library import service
-from app.library.api import refuse_unknown
+from app.library.api import delete_document_or_404, delete_folder_or_404, document_or_404
 from app.library.names import InvalidName
 from app.models import Document
 from app.templating import is_htmx, templates
@@ -116,10 +116,7 @@ async def file_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> Response:
     """The status cell of one file, polled by the page while the file is ingested."""
-    try:
-        document = await service.get_document(session, tenant, document_id)
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="job.read", target=str(document_id)) from None
+    document = await document_or_404(request, session, tenant, document_id, action="job.read")
     return templates.TemplateResponse(request, "library/_status.html", {"d": document})
 
 
@@ -146,10 +143,7 @@ async def delete_file(
     settings: SettingsDep,
     document_id: uuid.UUID,
 ) -> Response:
-    try:
-        await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
-    except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+    await delete_document_or_404(request, session, tenant, document_id)
     return await _render(request, session, tenant, user, settings)
 
 
@@ -164,13 +158,5 @@ async def delete_folder(
     subject: str | None = None,
     book: str | None = None,
 ) -> Response:
-    if book and not subject:
-        raise HTTPException(status_code=400, detail="Name the subject of the book to delete.")
-    try:
-        await service.delete_folder(
-            session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
-        )
-    except service.DocumentNotFound:
-        target = " / ".join(part for part in (semester, subject, book) if part)
-        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+    await delete_folder_or_404(request, session, tenant, semester=semester, subject=subject, book=book)
     return await _render(request, session, tenant, user, settings)
