@@ -71,13 +71,25 @@
     });
   }
 
+  // Ask for the tree directly rather than through an event: offline, htmx arrives from its local
+  // fallback a moment after the page, and an event sent before it listens would be lost.
+  function refreshTree() {
+    var tree = document.getElementById("library-tree");
+    if (!tree) return;
+    if (!window.htmx) {
+      setTimeout(refreshTree, 50);
+      return;
+    }
+    window.htmx.ajax("GET", tree.dataset.refreshUrl, { target: "#library-tree", swap: "outerHTML" });
+  }
+
   function uploadAll(files) {
     if (!files.length || !form.reportValidity()) return;
     list.innerHTML = "";
     var jobs = Array.prototype.map.call(files, function (file) { return send(file, row(file)); });
     Promise.all(jobs).then(function () {
       input.value = "";
-      document.body.dispatchEvent(new Event("library-changed"));
+      refreshTree();
     });
   }
 
