@@ -8,7 +8,8 @@ be kept although the request itself is rolled back.
 import uuid
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.models import AuditLog
 from app.tenancy import Tenant, bind_tenant
@@ -48,3 +49,10 @@ async def record_now(
         await record(
             session, action=action, outcome=outcome, user_id=user_id, target=target, ip=ip, detail=detail
         )
+
+
+async def record_as(conn: AsyncConnection, owner: uuid.UUID | None, **fields) -> None:
+    """Write one event on a bare connection (no session), in the name of `owner` (or of no user)."""
+    await conn.execute(text("select set_config('app.user_id', :u, true)"), {"u": str(owner) if owner else ""})
+    await conn.execute(insert(AuditLog).values(user_id=owner, detail=fields.pop("detail", {}), **fields))
+    await conn.execute(text("select set_config('app.user_id', '', true)"))

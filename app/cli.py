@@ -192,38 +192,65 @@ def evaluate(
 
 
 @cli.command()
-def audit() -> None:
-    """Tenant-isolation audit (catalog checks and a live canary probe); exit 0 when every check passes."""
-    from rich.table import Table
-
-    from app.admin.isolation import run_audit
+def audit(
+    clean_orphans: bool = typer.Option(
+        False,
+        "--clean-orphans",
+        help="Delete the stored objects no user or document claims, and remove documents whose file is "
+        "gone; then audit again.",
+    ),
+) -> None:
+    """Tenant-isolation audit: every check, its result and offending items; exit 0 when all pass."""
+    from app.admin.audits import clean_storage, run_and_record, storage_orphans
     from app.db import make_engine
+    from app.library.storage import make_storage
 
     settings = get_settings()
+    storage = make_storage(settings)
 
-    async def run() -> list:
+    async def run():
         engine = make_engine(urls.app_database_url)
         try:
-            async with engine.connect() as conn:
-                return await run_audit(conn, app_role=settings.app_db_role)
+            run = await run_and_record(engine, storage, app_role=settings.app_db_role, admin=None, via="cli")
+            if clean_orphans and (listed := storage_orphans(run)):
+                done = await clean_storage(engine, storage, listed=listed, admin=None, via="cli")
+                console.print(
+                    f"Deleted {len(done.deleted_objects)} orphan object(s) and removed "
+                    f"{len(done.forgotten_documents)} document(s) whose file was missing."
+                )
+                run = await run_and_record(
+                    engine, storage, app_role=settings.app_db_role, admin=None, via="cli"
+                )
+            return run
         finally:
             await engine.dispose()
 
     services, urls = _start_services()
     try:
-        results = asyncio.run(run())
+        run = asyncio.run(run())
     finally:
         services.stop()
-    table = Table(title="Tenant isolation audit")
+    _print_audit(run)
+    if not run.passed:
+        raise typer.Exit(1)
+
+
+def _print_audit(run) -> None:
+    from rich.table import Table
+
+    from app.admin.audits import results_of
+
+    table = Table(title=f"Tenant isolation audit — run {run.id}, {run.duration_ms} ms")
     table.add_column("check")
     table.add_column("result")
     table.add_column("offending items")
-    for result in results:
+    for result in results_of(run):
         verdict = "[green]pass[/green]" if result.passed else "[red]FAIL[/red]"
-        table.add_row(result.name, verdict, "\n".join(result.offenders))
+        shown = result.offenders[:20] + (
+            [f"… and {len(result.offenders) - 20} more"] if len(result.offenders) > 20 else []
+        )
+        table.add_row(result.name, verdict, "\n".join(shown))
     Console().print(table)
-    if not all(result.passed for result in results):
-        raise typer.Exit(1)
 
 
 @cli.command("create-admin")

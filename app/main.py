@@ -10,6 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from app import health
+from app.admin import api as admin_api
+from app.admin import pages as admin_pages
 from app.auth import pages as auth_pages
 from app.auth import routes as auth_routes
 from app.chat import api as chat_api
@@ -63,6 +65,8 @@ def create_app() -> FastAPI:
     app.include_router(chat_api.router)
     app.include_router(chat_pages.router)
     app.include_router(library_pages.router)
+    app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
     return app
 
 

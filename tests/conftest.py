@@ -115,3 +115,8 @@ async def set_active(owner_engine: AsyncEngine, user_id: str, active: bool) -> N
         await conn.execute(
             text("update users set is_active = :active where id = :id"), {"active": active, "id": user_id}
         )
+
+
+async def make_admin(owner_engine: AsyncEngine, user_id: str) -> None:
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("update users set is_superuser = true where id = :id"), {"id": user_id})

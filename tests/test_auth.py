@@ -108,6 +108,7 @@ async def test_expired_tampered_unsigned_and_foreign_tokens_are_refused(client):
         "aud": ["fastapi-users:auth"],
         "exp": int(time.time()) + 600,
         "jti": str(uuid.uuid4()),
+        "iat": time.time(),
     }
     assert (await client.get("/users/me", headers=auth(_forge(good)))).status_code == 200
 
@@ -122,8 +123,20 @@ async def test_expired_tampered_unsigned_and_foreign_tokens_are_refused(client):
     wrong_audience = _forge({**good, "aud": ["someone-else"]})
     no_jti = _forge({key: value for key, value in good.items() if key != "jti"})
     no_expiry = _forge({key: value for key, value in good.items() if key != "exp"})
+    no_issue_time = _forge({key: value for key, value in good.items() if key != "iat"})
 
-    for token in (expired, wrong_key, tampered, unsigned, wrong_audience, no_jti, no_expiry, "garbage"):
+    tokens = (
+        expired,
+        wrong_key,
+        tampered,
+        unsigned,
+        wrong_audience,
+        no_jti,
+        no_expiry,
+        no_issue_time,
+        "garbage",
+    )
+    for token in tokens:
         assert (await client.get("/users/me", headers=auth(token))).status_code == 401, token
         client.cookies.set("studyrag_auth", token, domain="testserver")
         assert (await client.get("/users/me")).status_code == 401, token

@@ -3,16 +3,22 @@
 Violations are planted inside a transaction that is rolled back, on the superuser's connection.
 """
 
+import io
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from app.admin.isolation import catalog_checks
+from app.admin.audits import clean_storage
+from app.admin.isolation import catalog_checks, check_storage
 from app.config import get_settings
+from app.library.keys import document_key
+from app.library.storage import LocalStorage, make_storage
 from tests.conftest import ROOT
+from tests.library_helpers import new_student, pdf_bytes
 
 ROLE = get_settings().app_db_role
 
@@ -54,22 +60,94 @@ async def test_each_planted_violation_is_reported(superuser_engine, violation, r
     assert not all(r.passed for r in results)
 
 
-async def test_studyrag_audit_prints_the_checks_and_exits_zero(services):
+async def _studyrag_audit(*args: str) -> tuple[int, str]:
     import asyncio
 
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "studyrag"),
         "audit",
-        env=dict(os.environ),
+        *args,
+        env={**os.environ, "COLUMNS": "400"},
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, output.decode()
-    assert "Row-level security on every tenant table" in output.decode()
-    assert "Live probe with two canary tenants" in output.decode()
-    assert "FAIL" not in output.decode()
+    return process.returncode, output.decode()
+
+
+async def test_studyrag_audit_fails_on_an_orphan_and_passes_once_cleaned_up(services):
+    storage = make_storage(get_settings())
+    stray = f"users/{uuid.uuid4()}/raw_data/Y1/Old/Book/stray.pdf"
+    await storage.put(stray, io.BytesIO(pdf_bytes("stray")), content_type="application/pdf")
+
+    code, output = await _studyrag_audit()
+    assert code == 1, output
+    assert f"object under a prefix that is no user: {stray}" in output
+    assert "Row-level security on every tenant table" in output
+    assert "Live probe with two canary tenants" in output
+
+    code, output = await _studyrag_audit("--clean-orphans")
+    assert code == 0, output
+    assert "FAIL" not in output
+    assert not await storage.exists(stray)
+
+
+async def test_the_storage_check_lists_planted_orphans_and_clean_up_removes_only_those(client, app_engine):
+    storage = make_storage(get_settings())
+    student = await new_student(client)
+    kept = await student.upload_one(("kept.pdf", pdf_bytes("kept")))
+    gone = await student.upload_one(("gone.pdf", pdf_bytes("gone")))
+    folder = {"semester": "Y1S1", "subject": "Logic", "book": "forallx"}
+    gone_key = document_key(uuid.UUID(student.id), **folder, filename="gone.pdf")
+    no_user = f"users/{uuid.uuid4()}/raw_data/Y1/Old/Book/stray.pdf"
+    no_document = document_key(uuid.UUID(student.id), **folder, filename="leftover.pdf")
+    for key in (no_user, no_document):
+        await storage.put(key, io.BytesIO(pdf_bytes(key)), content_type="application/pdf")
+    await storage.delete(gone_key)
+
+    async with app_engine.connect() as conn:
+        result = await check_storage(conn, storage)
+    planted = {
+        f"object under a prefix that is no user: {no_user}",
+        f"object with no document: {no_document}",
+        f"document whose file is missing: {gone['id']}",
+    }
+    assert not result.passed
+    assert planted <= set(result.offenders), result.offenders
+
+    # An orphan that appears after the audit was not reviewed by anyone: clean-up leaves it alone.
+    later = document_key(uuid.UUID(student.id), **folder, filename="later.pdf")
+    await storage.put(later, io.BytesIO(pdf_bytes("later")), content_type="application/pdf")
+    done = await clean_storage(app_engine, storage, listed=planted, admin=None, via="test")
+    assert sorted(done.deleted_objects) == sorted([no_user, no_document])
+    assert done.forgotten_documents == [gone["id"]]
+    assert await storage.exists(later)
+    await storage.delete(later)
+
+    async with app_engine.connect() as conn:
+        offenders = set((await check_storage(conn, storage)).offenders)
+    assert not planted & offenders
+    files = (await student.get("/api/files")).json()
+    assert [f["id"] for f in files] == [kept["id"]]
+    assert (await student.get(f"/files/{kept['id']}/content")).status_code == 200
+
+
+async def test_the_storage_check_passes_when_storage_and_database_agree(superuser_engine, tmp_path):
+    storage = LocalStorage(tmp_path)
+    async with superuser_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.execute(text("delete from documents"))
+            clean = await check_storage(conn, storage)
+            await storage.put(
+                "users/x/raw_data/a/b/c/d.pdf", io.BytesIO(b"%PDF"), content_type="application/pdf"
+            )
+            dirty = await check_storage(conn, storage)
+        finally:
+            await transaction.rollback()
+    assert (clean.passed, clean.offenders) == (True, [])
+    assert dirty.offenders == ["object under a prefix that is no user: users/x/raw_data/a/b/c/d.pdf"]
 
 
 async def test_the_live_probe_passes_as_the_app_role_and_leaves_nothing(app_engine, superuser_engine):

@@ -1,9 +1,14 @@
 """The tenant-isolation audit: checks that prove no user can reach another's data.
 
-These are the checks that read only the catalog: every tenant-owned table (found from the catalog,
-not from a list) has row-level security enabled and forced with a policy on `app.user_id`, and the
-app's role can neither own those tables nor bypass the policies. They run on any connection, so a
-test can plant a violation inside a transaction and roll it back.
+1. Every tenant-owned table (found from the catalog, not from a list) has row-level security enabled
+   and forced, with a policy on `app.user_id`.
+2. The app's role (and any role it can become) is no superuser, cannot bypass RLS, owns no tenant table.
+3. A live probe with two canary tenants, rolled back.
+4. Ownership is consistent: passages and their documents, storage keys and their owners.
+5. Storage matches the database: no object without a user or a document, no document without its object.
+
+They run as the app role on any connection, so a test can plant a violation inside a transaction
+and roll it back.
 """
 
 from dataclasses import dataclass, field
@@ -12,14 +17,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.ingestion.dimension import embedding_dimension
+from app.library.keys import USERS_PREFIX
+from app.library.storage import Storage
 
-# The narrow exceptions to "every policy reads app.user_id": NOLOGIN roles that own one SECURITY
-# DEFINER function each and may read only ownership and status columns (migrations 0003 and 0005).
-ALLOWED_SYSTEM_POLICIES = {
-    ("documents", "ingestion_backlog"),
-    ("documents", "audit_read"),
-    ("chunks", "audit_read"),
-}
+
+def system_policies(app_role: str) -> set[tuple[str, str, str]]:
+    """The narrow exceptions to "every policy reads app.user_id", as (table, policy, role): NOLOGIN roles
+    that own SECURITY DEFINER functions and may read only ownership, status and size columns
+    (migrations 0003, 0005 and 0006). The same policy for any other role is a violation."""
+    return {
+        ("documents", "ingestion_backlog", f"{app_role}_system"),
+        ("documents", "audit_read", f"{app_role}_auditor"),
+        ("chunks", "audit_read", f"{app_role}_auditor"),
+        ("documents", "audit_forget", f"{app_role}_auditor"),
+        ("documents", "admin_read", f"{app_role}_admin_reader"),
+        ("audit_log", "admin_read", f"{app_role}_admin_reader"),
+        ("audit_log", "admin_logged", f"{app_role}_admin_reader"),
+    }
 
 
 @dataclass
@@ -41,9 +55,10 @@ async def tenant_tables(conn: AsyncConnection) -> list[str]:
     return list(rows.scalars())
 
 
-async def check_row_level_security(conn: AsyncConnection) -> CheckResult:
+async def check_row_level_security(conn: AsyncConnection, app_role: str) -> CheckResult:
     """Each tenant table: RLS enabled and forced, and every policy for everyone reads app.user_id."""
     offenders = []
+    allowed = system_policies(app_role)
     for table in await tenant_tables(conn):
         enabled, forced = (
             await conn.execute(
@@ -71,7 +86,7 @@ async def check_row_level_security(conn: AsyncConnection) -> CheckResult:
         if not tenant_policies:
             offenders.append(f"{table}: no policy on app.user_id")
         for name, roles, expression in policies:
-            if "app.user_id" not in expression and (table, name) not in ALLOWED_SYSTEM_POLICIES:
+            if "app.user_id" not in expression and not all((table, name, role) in allowed for role in roles):
                 offenders.append(f"{table}: policy {name} for {', '.join(roles)} does not read app.user_id")
     return CheckResult("Row-level security on every tenant table", not offenders, offenders)
 
@@ -92,17 +107,37 @@ async def check_app_role(conn: AsyncConnection, role: str) -> CheckResult:
             offenders.append(f"{role} is a superuser")
         if bypass:
             offenders.append(f"{role} has BYPASSRLS")
-    owned = await conn.execute(
-        text("select tablename from pg_tables where schemaname = 'public' and tableowner = :r order by 1"),
+    # Roles it holds (directly or through others) count as its own: it may inherit or SET ROLE to them.
+    reachable = await conn.execute(
+        text(
+            "with recursive held(oid) as ("
+            " select m.roleid from pg_auth_members m join pg_roles r on r.oid = m.member where r.rolname = :r"
+            " union select m.roleid from pg_auth_members m join held h on m.member = h.oid)"
+            " select r.rolname, r.rolsuper, r.rolbypassrls from pg_roles r join held h on h.oid = r.oid"
+        ),
         {"r": role},
     )
+    held = {role}
+    for name, superuser, bypass in reachable.all():
+        held.add(name)
+        if superuser or bypass:
+            offenders.append(
+                f"{role} can become {name}, which {'is a superuser' if superuser else 'has BYPASSRLS'}"
+            )
+    owned = await conn.execute(
+        text("select tablename, tableowner from pg_tables where schemaname = 'public' order by 1")
+    )
     tables = set(await tenant_tables(conn))
-    offenders += [f"{role} owns {name}" for name in owned.scalars() if name in tables]
+    offenders += [
+        f"{owner} owns {name}" if owner == role else f"{role} can become {owner}, which owns {name}"
+        for name, owner in owned.all()
+        if name in tables and owner in held
+    ]
     return CheckResult("The app's role cannot bypass the policies", not offenders, offenders)
 
 
 async def catalog_checks(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
-    return [await check_row_level_security(conn), await check_app_role(conn, app_role)]
+    return [await check_row_level_security(conn, app_role), await check_app_role(conn, app_role)]
 
 
 async def _as(conn: AsyncConnection, user_id: str) -> None:
@@ -190,10 +225,31 @@ async def check_consistency(conn: AsyncConnection) -> CheckResult:
     return CheckResult("Ownership is consistent", not offenders, offenders)
 
 
-async def run_audit(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
-    """Every check so far; the live probe's canaries are rolled back whatever happens."""
+STORAGE_CHECK = "Storage matches the database"
+
+
+async def storage_problems(conn: AsyncConnection, storage: Storage) -> list[tuple[str, str]]:
+    """(problem, item) for every stored object under `users/` that no user or no document claims, and
+    every document whose object is gone. The database sees only the keys it is given; it answers with
+    those keys and document ids, never another tenant's metadata."""
+    keys = await storage.list_keys(USERS_PREFIX)
+    rows = await conn.execute(text("select problem, item from audit_storage(:keys)"), {"keys": keys})
+    return [(problem, item) for problem, item in rows.all()]
+
+
+async def check_storage(conn: AsyncConnection, storage: Storage) -> CheckResult:
+    offenders = [f"{problem}: {item}" for problem, item in await storage_problems(conn, storage)]
+    return CheckResult(STORAGE_CHECK, not offenders, offenders)
+
+
+async def run_audit(conn: AsyncConnection, *, app_role: str, storage: Storage) -> list[CheckResult]:
+    """Every check; the live probe's canaries are rolled back whatever happens."""
     results = await catalog_checks(conn, app_role=app_role)
     results.append(await check_consistency(conn))
+    try:
+        results.append(await check_storage(conn, storage))
+    except Exception as exc:  # storage that cannot be listed fails the check, with the reason
+        results.append(CheckResult(STORAGE_CHECK, False, [f"could not list the stored files: {exc}"]))
     transaction = await conn.begin_nested() if conn.in_transaction() else await conn.begin()
     try:
         results.append(await check_live_probe(conn))

@@ -5,7 +5,7 @@ A JWT alone stays valid until it expires, so every token carries a `jti`; loggin
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from fastapi_users import FastAPIUsers
@@ -23,7 +23,7 @@ from app.models import RevokedToken, User
 
 AUDIENCE = ["fastapi-users:auth"]
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti"]
+REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti", "iat"]
 
 
 class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
@@ -44,7 +44,12 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None
 
     async def write_token(self, user: User) -> str:
-        data = {"sub": str(user.id), "aud": self.token_audience, "jti": str(uuid.uuid4())}
+        data = {
+            "sub": str(user.id),
+            "aud": self.token_audience,
+            "jti": str(uuid.uuid4()),
+            "iat": datetime.now(UTC).timestamp(),
+        }
         return generate_jwt(data, self.encode_key, self.lifetime_seconds, algorithm=self.algorithm)
 
     async def read_token(self, token: str | None, user_manager) -> User | None:
@@ -59,7 +64,14 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
         revoked = await self.session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti))
         if revoked is not None:
             return None
-        return await self.session.get(User, user_id)
+        user = await self.session.get(User, user_id)
+        if user is None:
+            return None
+        if user.sessions_valid_after is not None and claims["iat"] < user.sessions_valid_after.timestamp():
+            return None  # issued before the account was deactivated
+        if user.is_active:
+            _touch(user)
+        return user
 
     async def destroy_token(self, token: str, user: User) -> None:
         claims = self._claims(token)
@@ -70,6 +82,17 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             .values(jti=uuid.UUID(claims["jti"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC))
             .on_conflict_do_nothing()
         )
+
+
+LAST_ACTIVE_RESOLUTION = timedelta(minutes=5)
+
+
+def _touch(user: User) -> None:
+    """Note that the user is active now, at most once per LAST_ACTIVE_RESOLUTION (the request's
+    session writes it when it commits)."""
+    now = datetime.now(UTC)
+    if user.last_active_at is None or now - user.last_active_at > LAST_ACTIVE_RESOLUTION:
+        user.last_active_at = now
 
 
 def get_jwt_strategy(session: SessionDep) -> RevocableJWTStrategy:

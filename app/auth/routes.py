@@ -9,4 +9,8 @@ router = APIRouter()
 router.include_router(fastapi_users.get_auth_router(bearer_backend), prefix="/auth/jwt", tags=["auth"])
 router.include_router(fastapi_users.get_auth_router(cookie_backend), prefix="/auth/cookie", tags=["auth"])
 router.include_router(fastapi_users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
-router.include_router(fastapi_users.get_users_router(UserRead, UserUpdate), prefix="/users", tags=["users"])
+# Only the signed-in user's own account: other accounts are managed in the admin area, which answers
+# everyone else with a 404 (fastapi-users' /users/{id} would answer 403 and confirm the route exists).
+users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
+users_router.routes = [route for route in users_router.routes if "{id}" not in route.path]
+router.include_router(users_router, prefix="/users", tags=["users"])

@@ -4,9 +4,11 @@ import uuid
 
 from app.library.names import file_name, folder_name
 
+USERS_PREFIX = "users/"
+
 
 def user_prefix(user_id: uuid.UUID) -> str:
-    return f"users/{user_id}/"
+    return f"{USERS_PREFIX}{user_id}/"
 
 
 def document_key(user_id: uuid.UUID, *, semester: str, subject: str, book: str, filename: str) -> str:

@@ -1,6 +1,7 @@
 """Every table, imported here so Alembic sees them all."""
 
 from app.models.audit import AuditLog
+from app.models.audit_run import IsolationAuditRun
 from app.models.chunk import Chunk
 from app.models.conversation import Conversation, Message
 from app.models.document import DOCUMENT_STATUSES, Document
@@ -17,6 +18,7 @@ __all__ = [
     "Chunk",
     "Conversation",
     "Document",
+    "IsolationAuditRun",
     "Message",
     "RevokedToken",
     "User",

@@ -15,6 +15,8 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Tokens issued before this are refused (set at deactivation, so reactivation revives no old session).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Per-user quotas; NULL means the deployment's default.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     quota_documents: Mapped[int | None] = mapped_column(Integer)

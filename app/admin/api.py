@@ -1,0 +1,184 @@
+"""The admin JSON API under /api/admin: users, the audit log, and the isolation audit."""
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from app.admin import audit_log, audits, users
+from app.admin.deps import AdminDep
+from app.auth.users import client_ip
+from app.db import SessionDep
+from app.deps import SettingsDep
+from app.models import IsolationAuditRun
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    is_active: bool
+    is_superuser: bool
+    created_at: datetime
+    last_active_at: datetime | None
+    documents: int
+    bytes_used: int
+    chunks: int
+    quota_bytes: int
+    quota_documents: int
+    custom_quota: bool
+
+
+class UserPage(BaseModel):
+    users: list[UserOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class UserChange(BaseModel):
+    is_active: bool | None = None
+    quota_bytes: int | None = Field(default=None, ge=0, le=10**15)
+    quota_documents: int | None = Field(default=None, ge=0, le=10**9)
+    reset_quotas: bool = Field(default=False, description="Back to the deployment's default quotas.")
+
+
+class EventOut(BaseModel):
+    id: int
+    created_at: datetime
+    user_id: uuid.UUID | None
+    email: str | None
+    action: str
+    target: str | None
+    outcome: str
+    ip: str | None
+    detail: dict
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
+
+
+class CheckOut(BaseModel):
+    name: str
+    passed: bool
+    offenders: list[str]
+
+
+class AuditRunOut(BaseModel):
+    id: int
+    started_at: datetime
+    duration_ms: int
+    run_by: uuid.UUID | None
+    via: str
+    passed: bool
+    checks: list[CheckOut]
+
+
+class CleanupOut(BaseModel):
+    deleted_objects: list[str]
+    forgotten_documents: list[str]
+
+
+def run_out(run: IsolationAuditRun) -> AuditRunOut:
+    checks = [CheckOut(**vars(result)) for result in audits.results_of(run)]
+    return AuditRunOut(
+        id=run.id,
+        started_at=run.started_at,
+        duration_ms=run.duration_ms,
+        run_by=run.run_by,
+        via=run.via,
+        passed=run.passed,
+        checks=checks,
+    )
+
+
+@router.get("/users")
+async def list_users(
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: str | None = Query(default=None, max_length=200, description="Part of an email or name."),
+    page: int = Query(default=1, ge=1, le=100_000),
+) -> UserPage:
+    found, total = await users.list_users(session, admin, settings, q=q, page=page)
+    return UserPage(
+        users=[UserOut(**vars(user)) for user in found], total=total, page=page, page_size=users.PAGE_SIZE
+    )
+
+
+@router.patch("/users/{user_id}")
+async def change_user(
+    user_id: uuid.UUID, change: UserChange, request: Request, admin: AdminDep, session: SessionDep
+) -> dict:
+    """Deactivate or reactivate (a deactivated user's tokens stop working at their next request) and set
+    quotas. The change is in the audit log under the admin's name."""
+    try:
+        user = await users.update_user(session, admin, user_id, **change.model_dump(), ip=client_ip(request))
+    except users.AdminRefusal as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    if user is None:
+        raise HTTPException(status_code=404, detail="No such user.")
+    return {
+        "id": str(user.id),
+        "is_active": user.is_active,
+        "quota_bytes": user.quota_bytes,
+        "quota_documents": user.quota_documents,
+    }
+
+
+@router.get("/audit-log")
+async def read_audit_log(
+    admin: AdminDep,
+    session: SessionDep,
+    user: str | None = Query(default=None, max_length=320, description="An email or a user id."),
+    action: str | None = Query(default=None, max_length=64),
+    outcome: str | None = Query(default=None, pattern="^(ok|denied|failed)$"),
+    before: int | None = Query(default=None, ge=1),
+    limit: int = Query(default=audit_log.PAGE_SIZE, ge=1, le=500),
+) -> EventPage:
+    found = await audit_log.events(
+        session, admin, who=user, action=action, outcome=outcome, before=before, limit=limit
+    )
+    return EventPage(
+        events=[EventOut(**vars(event)) for event in found],
+        next_before=found[-1].id if len(found) == limit else None,
+    )
+
+
+@router.get("/audit")
+async def run_isolation_audit(request: Request, admin: AdminDep, settings: SettingsDep) -> AuditRunOut:
+    """Run the tenant-isolation audit now; the run is kept in the history."""
+    run = await audits.run_and_record(
+        request.app.state.engine,
+        request.app.state.storage,
+        app_role=settings.app_db_role,
+        admin=admin,
+        via="api",
+    )
+    return run_out(run)
+
+
+@router.get("/audit/runs")
+async def audit_history(admin: AdminDep, session: SessionDep) -> list[AuditRunOut]:
+    return [run_out(run) for run in await audits.history(session)]
+
+
+@router.post("/audit/runs/{run_id}/cleanup")
+async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> CleanupOut:
+    """Remove the storage orphans that run `run_id` listed and that are orphans still."""
+    run = await session.get(IsolationAuditRun, run_id)
+    if run is None:
+        raise HTTPException(status_code=404, detail="No such audit run.")
+    done = await audits.clean_storage(
+        request.app.state.engine,
+        request.app.state.storage,
+        listed=audits.storage_orphans(run),
+        admin=admin,
+        via="api",
+    )
+    return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)

@@ -1,0 +1,181 @@
+"""The admin area's pages: users, the audit log and the isolation audit. Non-admins get a 404."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.admin import audit_log, audits, users
+from app.admin.deps import AdminDep
+from app.auth.users import client_ip
+from app.db import SessionDep
+from app.deps import SettingsDep
+from app.models import IsolationAuditRun
+from app.templating import is_htmx, templates
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+MB = 1024 * 1024
+
+
+@router.get("")
+async def admin_home(admin: AdminDep) -> Response:
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+async def _users_page(
+    request: Request,
+    session,
+    admin,
+    settings,
+    *,
+    q: str | None,
+    page: int,
+    notice=None,
+    error=None,
+    status=200,
+) -> Response:
+    found, total = await users.list_users(session, admin, settings, q=q, page=page)
+    context = {
+        "user": admin,
+        "active": "admin",
+        "section": "users",
+        "users": found,
+        "total": total,
+        "q": q or "",
+        "page": page,
+        "pages": max(1, -(-total // users.PAGE_SIZE)),
+        "notice": notice,
+        "error": error,
+    }
+    block = "user_table" if is_htmx(request) and request.headers.get("HX-Target") == "user-table" else None
+    return templates.TemplateResponse(
+        request, "admin/users.html", context, status_code=status, block_name=block
+    )
+
+
+@router.get("/users")
+async def users_page(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: str | None = Query(default=None, max_length=200),
+    page: int = Query(default=1, ge=1, le=100_000),
+) -> Response:
+    return await _users_page(request, session, admin, settings, q=q, page=page)
+
+
+@router.post("/users/{user_id}")
+async def change_user(
+    user_id: uuid.UUID,
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    change: Annotated[str, Form(pattern="^(deactivate|reactivate|quota|default-quota)$")],
+    quota_mb: Annotated[int | None, Form(ge=0, le=10**9)] = None,
+    quota_documents: Annotated[int | None, Form(ge=0, le=10**9)] = None,
+    q: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    fields: dict = {
+        "deactivate": {"is_active": False},
+        "reactivate": {"is_active": True},
+        "default-quota": {"reset_quotas": True},
+        "quota": {
+            "quota_bytes": quota_mb * MB if quota_mb is not None else None,
+            "quota_documents": quota_documents,
+        },
+    }[change]
+    try:
+        user = await users.update_user(session, admin, user_id, **fields, ip=client_ip(request))
+    except users.AdminRefusal as exc:
+        return await _users_page(request, session, admin, settings, q=q, page=1, error=str(exc), status=409)
+    if user is None:
+        raise HTTPException(status_code=404, detail="No such user.")
+    message = {
+        "deactivate": f"{user.email} is deactivated; their sessions end at their next request.",
+        "reactivate": f"{user.email} can log in again.",
+        "default-quota": f"{user.email} is back on the default quotas.",
+        "quota": f"Quotas of {user.email} are saved.",
+    }[change]
+    return await _users_page(request, session, admin, settings, q=q, page=1, notice=message)
+
+
+@router.get("/audit-log")
+async def audit_log_page(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    user: str | None = Query(default=None, max_length=320),
+    action: str | None = Query(default=None, max_length=64),
+    outcome: str | None = Query(default=None, pattern="^(ok|denied|failed)?$"),
+    before: int | None = Query(default=None, ge=1),
+) -> Response:
+    found = await audit_log.events(session, admin, who=user, action=action, outcome=outcome, before=before)
+    context = {
+        "user": admin,
+        "active": "admin",
+        "section": "audit-log",
+        "events": found,
+        "filters": {"user": user or "", "action": action or "", "outcome": outcome or ""},
+        "next_before": found[-1].id if len(found) == audit_log.PAGE_SIZE else None,
+        "actions": audit_log.KNOWN_ACTIONS,
+        "outcomes": audit_log.OUTCOMES,
+    }
+    return templates.TemplateResponse(request, "admin/audit_log.html", context)
+
+
+async def _isolation_page(request: Request, session, admin, *, current=None, cleanup=None) -> Response:
+    runs = await audits.history(session)
+    current = current or (runs[0] if runs else None)
+    context = {
+        "user": admin,
+        "active": "admin",
+        "section": "isolation",
+        "run": current,
+        "checks": audits.results_of(current) if current else [],
+        "orphans": len(audits.storage_orphans(current)) if current else 0,
+        "runs": runs,
+        "cleanup": cleanup,
+    }
+    return templates.TemplateResponse(request, "admin/isolation.html", context)
+
+
+@router.get("/isolation")
+async def isolation_page(
+    request: Request, admin: AdminDep, session: SessionDep, run: int | None = Query(default=None, ge=1)
+) -> Response:
+    current = await session.get(IsolationAuditRun, run) if run else None
+    if run and current is None:
+        raise HTTPException(status_code=404, detail="No such audit run.")
+    return await _isolation_page(request, session, admin, current=current)
+
+
+@router.post("/isolation")
+async def run_isolation_audit(
+    request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    run = await audits.run_and_record(
+        request.app.state.engine,
+        request.app.state.storage,
+        app_role=settings.app_db_role,
+        admin=admin,
+        via="page",
+    )
+    return await _isolation_page(request, session, admin, current=run)
+
+
+@router.post("/isolation/runs/{run_id}/cleanup")
+async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
+    run = await session.get(IsolationAuditRun, run_id)
+    if run is None:
+        raise HTTPException(status_code=404, detail="No such audit run.")
+    done = await audits.clean_storage(
+        request.app.state.engine,
+        request.app.state.storage,
+        listed=audits.storage_orphans(run),
+        admin=admin,
+        via="page",
+    )
+    return await _isolation_page(request, session, admin, current=run, cleanup=done)

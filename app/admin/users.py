@@ -1,0 +1,128 @@
+"""Users as admins see them: account metadata and usage counts, never the contents of a library."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.admin.access import admin_rows
+from app.config import Settings
+from app.models import User
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class UserSummary:
+    id: uuid.UUID
+    email: str
+    name: str
+    is_active: bool
+    is_superuser: bool
+    created_at: datetime
+    last_active_at: datetime | None
+    documents: int
+    bytes_used: int
+    chunks: int
+    quota_bytes: int
+    quota_documents: int
+    custom_quota: bool
+
+
+def _summary(user: User, usage: tuple[int, int, int], settings: Settings) -> UserSummary:
+    documents, bytes_used, chunks = usage
+    return UserSummary(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        is_active=user.is_active,
+        is_superuser=user.is_superuser,
+        created_at=user.created_at,
+        last_active_at=user.last_active_at,
+        documents=documents,
+        bytes_used=bytes_used,
+        chunks=chunks,
+        quota_bytes=user.quota_bytes or settings.default_quota_bytes,
+        quota_documents=user.quota_documents or settings.default_quota_documents,
+        custom_quota=user.quota_bytes is not None or user.quota_documents is not None,
+    )
+
+
+async def list_users(
+    session: AsyncSession, admin: User, settings: Settings, *, q: str | None = None, page: int = 1
+) -> tuple[list[UserSummary], int]:
+    """One page of users (newest first), matching `q` in email or name; and how many match in all."""
+    statement = select(User)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(or_(User.email.ilike(pattern), User.name.ilike(pattern)))
+    total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    users = (
+        await session.scalars(
+            statement.order_by(User.created_at.desc(), User.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE)
+        )
+    ).all()
+    usage = {
+        user_id: (documents, bytes_used, chunks)
+        for user_id, documents, bytes_used, chunks in await admin_rows(
+            session, admin, "select user_id, documents, bytes, chunks from admin_user_usage()"
+        )
+    }
+    return [_summary(user, usage.get(user.id, (0, 0, 0)), settings) for user in users], total
+
+
+class AdminRefusal(ValueError):
+    """An admin action that would do harm, with the reason to show."""
+
+
+async def update_user(
+    session: AsyncSession,
+    admin: User,
+    user_id: uuid.UUID,
+    *,
+    is_active: bool | None = None,
+    quota_bytes: int | None = None,
+    quota_documents: int | None = None,
+    reset_quotas: bool = False,
+    ip: str | None = None,
+) -> User | None:
+    """Activate/deactivate and set quotas; every change is in the audit log. None: no such user."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        return None
+    changes: dict = {}
+    if is_active is not None and is_active != user.is_active:
+        if user.id == admin.id and not is_active:
+            raise AdminRefusal("You cannot deactivate your own account.")
+        user.is_active = is_active
+        if not is_active:  # every token issued until now stays dead, even after a reactivation
+            user.sessions_valid_after = datetime.now(UTC)
+        changes["is_active"] = is_active
+    if reset_quotas and (user.quota_bytes is not None or user.quota_documents is not None):
+        user.quota_bytes = user.quota_documents = None
+        changes["quotas"] = "default"
+    if quota_bytes is not None and quota_bytes != user.quota_bytes:
+        user.quota_bytes = quota_bytes
+        changes["quota_bytes"] = quota_bytes
+    if quota_documents is not None and quota_documents != user.quota_documents:
+        user.quota_documents = quota_documents
+        changes["quota_documents"] = quota_documents
+    if changes:
+        if "is_active" in changes:
+            action = "admin.reactivate" if is_active else "admin.deactivate"
+        else:
+            action = "admin.quota"
+        await audit.record(
+            session,
+            action=action,
+            user_id=admin.id,
+            target=user.email,
+            ip=ip,
+            detail={"user": str(user.id), **changes},
+        )
+    return user
