@@ -53,12 +53,16 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy_on_app_user_id(own
                 if roles == ["public"]:
                     assert "app.user_id" in (qual or "") + (with_check or ""), (table, name)
                 else:
-                    # The narrow exceptions: NOLOGIN roles behind one SECURITY DEFINER function each.
+                    # The narrow exceptions: NOLOGIN roles that own SECURITY DEFINER functions.
                     role = get_settings().app_db_role
                     assert (table, name, tuple(roles), cmd) in {
                         ("documents", "ingestion_backlog", (f"{role}_system",), "SELECT"),
                         ("documents", "audit_read", (f"{role}_auditor",), "SELECT"),
                         ("chunks", "audit_read", (f"{role}_auditor",), "SELECT"),
+                        ("documents", "audit_forget", (f"{role}_auditor",), "DELETE"),
+                        ("documents", "admin_read", (f"{role}_admin_reader",), "SELECT"),
+                        ("audit_log", "admin_read", (f"{role}_admin_reader",), "SELECT"),
+                        ("audit_log", "admin_logged", (f"{role}_admin_reader",), "INSERT"),
                     }
 
 
