@@ -23,6 +23,16 @@ async def _log_in(page, email: str) -> None:
     await expect(page).to_have_url(re.compile(r"/library$"))
 
 
+async def _search(page, text: str) -> None:
+    # htmx binds the search box once it has loaded (offline: after the page) and processed the content
+    # (after a boosted navigation, just after the URL changes); typing before that sends nothing.
+    await page.wait_for_function(
+        "(() => { const box = document.querySelector('input[name=q]');"
+        " return window.htmx && box && box['htmx-internal-data'] !== undefined; })()"
+    )
+    await page.get_by_label("Search users").fill(text)
+
+
 async def test_admin_runs_the_audit_cleans_up_and_deactivates_a_user(
     browser, live_server, page, owner_engine
 ):
@@ -53,8 +63,7 @@ async def test_admin_runs_the_audit_cleans_up_and_deactivates_a_user(
         await _log_in(page, admin_email)
         await page.get_by_role("link", name="Admin").click()
         await expect(page).to_have_url(re.compile(r"/admin/users$"))
-        await page.wait_for_function("typeof window.htmx === 'object'")  # offline it loads after the page
-        await page.get_by_label("Search users").fill(student_email)
+        await _search(page, student_email)
         row = page.locator("tr", has_text=student_email)
         await expect(row).to_have_count(1)
         await expect(page.get_by_text("1 user matching")).to_be_visible()
@@ -74,7 +83,7 @@ async def test_admin_runs_the_audit_cleans_up_and_deactivates_a_user(
 
         await page.get_by_role("link", name="Users").click()
         await expect(page).to_have_url(re.compile(r"/admin/users$"))
-        await page.get_by_label("Search users").fill(student_email)
+        await _search(page, student_email)
         await expect(page.get_by_text("1 user matching")).to_be_visible()
         await page.locator("tr", has_text=student_email).get_by_role("button", name="Deactivate").click()
         await expect(page.get_by_role("status")).to_contain_text("is deactivated")
