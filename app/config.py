@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
 
+    # Requests. Bodies over MAX_REQUEST_KB are refused with 413 (uploads: see below). Cross-site checks
+    # accept the request's own host; TRUSTED_ORIGINS (a JSON list) adds others, e.g. behind a proxy
+    # that rewrites Host.
+    max_request_kb: int = 1024
+    trusted_origins: list[str] = []
+
     # Library limits. Quotas apply per user unless the user row sets its own.
     max_upload_mb: int = 200
     max_files_per_upload: int = 20
@@ -104,6 +110,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """A whole upload request: every file at its largest, plus room for the form itself."""
+        return self.max_upload_bytes * self.max_files_per_upload + 1024 * 1024
 
     @property
     def objects_dir(self) -> Path:

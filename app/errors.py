@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.config import get_settings
+from app.security.headers import security_headers
 from app.templating import is_htmx, templates
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Re
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+    if exc.status_code == 413 and exc.detail == "Content Too Large":  # Starlette's body limit
+        return _error_page(request, 413, too_large_message())
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else None
     return _error_page(
         request, exc.status_code, detail if detail != HTTPStatus(exc.status_code).phrase else None
@@ -66,6 +70,15 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     return _error_page(request, 400)
 
 
+def error_response(scope: Scope, status: int, message: str) -> Response:
+    """An error answered by a middleware, before routing: JSON for the API, else the error page."""
+    scope.setdefault("router", scope["app"].router)  # the page's url_for needs it
+    request = Request(scope)
+    if not wants_html(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return _error_page(request, status, message)
+
+
 async def on_unhandled(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
     log.exception("unhandled error (request %s) on %s %s", rid, request.method, request.url.path)
@@ -75,6 +88,8 @@ async def on_unhandled(request: Request, exc: Exception) -> Response:
     else:
         response = _error_page(request, 500, "Something went wrong on our side. It has been logged.")
     response.headers["X-Request-ID"] = rid
+    # Answered outside the middleware stack: the security headers are added here too.
+    response.headers.update(security_headers(request.url.path, get_settings()))
     return response
 
 
@@ -97,6 +112,41 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def too_large_message() -> str:
+    settings = get_settings()
+    return (
+        f"That is too large. Upload PDFs of up to {settings.max_upload_mb} MB, "
+        f"{settings.max_files_per_upload} at a time; other requests may be up to "
+        f"{settings.max_request_kb} KB."
+    )
+
+
+class ReadableTooLargeMiddleware:
+    """Starlette's body limit answers a too-large request with a bare "Content Too Large" text; this
+    swaps it for our error page or JSON, saying what the limits are."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def send_readable(message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413:
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                replacing = content_type.startswith(b"text/plain")
+            if not replacing:
+                await send(message)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await error_response(scope, 413, too_large_message())(scope, receive, send)
+
+        await self.app(scope, receive, send_readable)
 
 
 def install_error_handlers(app: FastAPI) -> None:

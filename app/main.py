@@ -8,6 +8,7 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from app import health
 from app.admin import api as admin_api
@@ -19,12 +20,14 @@ from app.chat import pages as chat_pages
 from app.config import PROJECT_ROOT, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.embedded import EmbeddedServices
-from app.errors import install_error_handlers
+from app.errors import ReadableTooLargeMiddleware, install_error_handlers
 from app.ingestion import api as ingestion_api
 from app.library import api as library_api
 from app.library import pages as library_pages
 from app.library.storage import make_storage
 from app.migrate import upgrade_to_head
+from app.security.csrf import CrossSiteRequestMiddleware
+from app.security.headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,20 @@ async def lifespan(app: FastAPI):
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
     app = FastAPIOffline(
         title="StudyRAG",
         summary="Ask your own textbooks; every answer cites book and page.",
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Added last is outermost: the headers land on every response, refusals included. Bodies are
+    # limited here (routes that take uploads raise their own limit), inside the middleware that
+    # turns Starlette's bare 413 into a page or JSON that says what the limits are.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_kb * 1024)
+    app.add_middleware(ReadableTooLargeMiddleware)
+    app.add_middleware(CrossSiteRequestMiddleware, trusted_origins=settings.trusted_origins)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.include_router(health.router)
     app.include_router(auth_routes.router)

@@ -67,7 +67,9 @@ async def app(services):
 async def client(app) -> httpx.AsyncClient:
     # https: the auth cookie is `Secure` outside development.
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+    # Origin: requests come from our own pages, as a browser's do (cross-site ones are refused).
+    headers = {"Origin": "https://testserver"}
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver", headers=headers) as c:
         yield c
 
 

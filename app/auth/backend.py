@@ -24,6 +24,7 @@ from app.models import RevokedToken, User
 AUDIENCE = ["fastapi-users:auth"]
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti", "iat"]
+COOKIE_NAME = "studyrag_auth"
 
 
 class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
@@ -105,7 +106,7 @@ def get_jwt_strategy(session: SessionDep) -> RevocableJWTStrategy:
 def _cookie_transport() -> CookieTransport:
     settings = get_settings()
     return CookieTransport(
-        cookie_name="studyrag_auth",
+        cookie_name=COOKIE_NAME,
         cookie_max_age=settings.access_token_lifetime_seconds,
         cookie_secure=not settings.is_development,
         cookie_httponly=True,

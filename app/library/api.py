@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from app import audit
 from app.auth.users import client_ip
+from app.config import get_settings
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.library import service
 from app.library.names import InvalidName
@@ -62,14 +63,15 @@ async def delete_folder_or_404(
         raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
 
 
-def _check_request_size(request: Request, settings) -> None:
-    declared = request.headers.get("content-length")
-    limit = settings.max_upload_bytes * settings.max_files_per_upload + 1024 * 1024
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"Upload at most {settings.max_upload_mb} MB per file.")
+# The whole request is bounded before it is parsed (a declared size at once, a streamed one as it
+# arrives), and so is the number of files; each file's own size is checked as it is stored.
+UPLOAD_LIMITS = {
+    "max_body_size": get_settings().max_upload_request_bytes,
+    "form_limits": {"max_files": get_settings().max_files_per_upload},
+}
 
 
-@router.post("/api/upload", response_model=UploadResponse, status_code=201)
+@router.post("/api/upload", response_model=UploadResponse, status_code=201, **UPLOAD_LIMITS)
 async def upload(
     request: Request,
     session: SessionDep,
@@ -81,7 +83,6 @@ async def upload(
     files: Annotated[list[UploadFile], File(alias="file", description="one or more PDF files")],
 ):
     """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
-    _check_request_size(request, settings)
     try:
         folder = service.Folder.parse(semester, subject, book)
     except InvalidName as exc:

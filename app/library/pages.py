@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.ingestion.scan import scan_library
 from app.library import service
-from app.library.api import delete_document_or_404, delete_folder_or_404, document_or_404
+from app.library.api import UPLOAD_LIMITS, delete_document_or_404, delete_folder_or_404, document_or_404
 from app.library.names import InvalidName
 from app.models import Document
 from app.templating import is_htmx, templates
@@ -63,7 +63,7 @@ async def library_page(
     )
 
 
-@router.post("/library/upload")
+@router.post("/library/upload", **UPLOAD_LIMITS)
 async def upload_without_javascript(
     request: Request,
     session: SessionDep,

@@ -1,0 +1,1 @@
+"""Protections applied to every request: security headers, the cross-site (CSRF) check, rate limits."""

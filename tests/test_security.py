@@ -1,0 +1,146 @@
+"""Hostile requests: cross-site form posts, oversized bodies; and the headers every response carries."""
+
+import httpx
+import pytest
+
+from app.config import get_settings
+from tests.conftest import PASSWORD, new_email, register
+from tests.library_helpers import new_student, pdf_bytes
+
+EVIL = "https://evil.example"
+
+
+@pytest.fixture
+async def browser_like(app):
+    """A client with no default Origin: each test says where its requests come from."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 4711))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        yield c
+
+
+async def _cookie_session(client: httpx.AsyncClient) -> str:
+    email = new_email()
+    await register(client, email)
+    response = await client.post(
+        "/auth/cookie/login",
+        data={"username": email, "password": PASSWORD},
+        headers={"Origin": "https://testserver"},
+    )
+    assert response.status_code == 204
+    return email
+
+
+async def test_a_cross_site_form_post_is_refused_and_changes_nothing(browser_like):
+    await _cookie_session(browser_like)
+    # What a page on another site can make the victim's browser send: a form post with their cookie.
+    forged = await browser_like.post(
+        "/library/upload",
+        data={"semester": "Y1", "subject": "Evil", "book": "Book"},
+        files={"file": ("planted.pdf", pdf_bytes("planted"), "application/pdf")},
+        headers={"Origin": EVIL},
+    )
+    assert forged.status_code == 403
+    assert "came from another website" in forged.text
+    assert "<html" in forged.text.lower()  # a page a person can read, not a stack trace
+    library = await browser_like.get("/api/files")
+    assert library.json() == []
+
+    # The same post from our own page goes through.
+    same_site = await browser_like.post(
+        "/library/upload",
+        data={"semester": "Y1", "subject": "Evil", "book": "Book"},
+        files={"file": ("mine.pdf", pdf_bytes("mine"), "application/pdf")},
+        headers={"Origin": "https://testserver"},
+    )
+    assert same_site.status_code in (200, 303), same_site.text
+    assert [f["filename"] for f in (await browser_like.get("/api/files")).json()] == ["mine.pdf"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": EVIL},
+        {"Origin": "null"},  # sandboxed frames and some redirects
+        {"Referer": f"{EVIL}/page"},  # no Origin, a foreign Referer
+        {},  # a cookie but no Origin and no Referer at all: strict
+    ],
+    ids=["foreign-origin", "null-origin", "foreign-referer", "no-origin-with-cookie"],
+)
+async def test_cookie_authenticated_changes_from_elsewhere_are_refused(browser_like, headers):
+    await _cookie_session(browser_like)
+    for method, url in (("POST", "/logout"), ("DELETE", "/api/files/00000000-0000-0000-0000-000000000000")):
+        response = await browser_like.request(method, url, headers=headers)
+        assert response.status_code == 403, (method, url, response.status_code)
+    assert (await browser_like.get("/users/me")).status_code == 200  # still logged in: logout was refused
+
+
+async def test_a_cross_site_login_is_refused(browser_like):
+    email = new_email()
+    await register(browser_like, email)
+    response = await browser_like.post(
+        "/login", data={"email": email, "password": PASSWORD}, headers={"Origin": EVIL}
+    )
+    assert response.status_code == 403
+    assert "studyrag_auth" not in response.headers.get("set-cookie", "")
+
+
+async def test_bearer_api_calls_need_no_origin(browser_like):
+    student = await new_student(browser_like)
+    response = await browser_like.post(
+        "/api/upload",
+        data={"semester": "Y1", "subject": "Api", "book": "Book"},
+        files={"file": ("api.pdf", pdf_bytes("api"), "application/pdf")},
+        headers={**student.headers, "Origin": EVIL},  # a bearer token is never sent by a browser on its own
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_pages_and_api_carry_the_security_headers(client):
+    settings = get_settings()
+    for url in ("/login", "/api/health", "/no-such-page"):
+        response = await client.get(url)
+        headers = response.headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self' https://cdn.jsdelivr.net;" in policy, url
+        assert "'unsafe-inline'" not in policy and "img-src 'self' data:" in policy
+        assert "frame-ancestors 'self'" in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "same-origin"
+        assert headers["x-frame-options"] == "SAMEORIGIN"
+        assert ("strict-transport-security" in headers) == (not settings.is_development)
+    # The htmx CDN file is pinned by integrity in every page.
+    assert 'integrity="sha384-' in (await client.get("/login")).text
+
+
+async def test_a_pdf_may_be_framed_by_our_pages_only(client):
+    student = await new_student(client)
+    document = await student.upload_one(("framed.pdf", pdf_bytes("framed")))
+    response = await student.get(f"/files/{document['id']}/content")
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_oversized_bodies_get_a_clear_413(client):
+    student = await new_student(client)
+    limit = get_settings().max_request_kb * 1024
+    too_big = "x" * (limit + 10)
+    response = await client.post("/api/chat", json={"query": too_big}, headers=student.headers)
+    assert response.status_code == 413
+    page = await client.post("/login", data={"email": too_big, "password": "x"})
+    assert page.status_code == 413 and "<html" in page.text.lower()
+
+
+async def test_too_many_files_in_one_upload_are_refused(client):
+    student = await new_student(client)
+    count = get_settings().max_files_per_upload + 1
+    files = [("file", (f"f{n}.pdf", pdf_bytes(f"many {n}"), "application/pdf")) for n in range(count)]
+    response = await client.post(
+        "/api/upload",
+        data={"semester": "Y1", "subject": "Many", "book": "Files"},
+        files=files,
+        headers=student.headers,
+    )
+    assert response.status_code in (400, 413)
+    assert "files" in response.json()["detail"].lower()
+    assert (await student.get("/api/files")).json() == []
