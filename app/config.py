@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     max_request_kb: int = 1024
     trusted_origins: list[str] = []
 
+    # Rate limits ("N/second|minute|hour|day"), per client IP and per user (log-in: per account tried).
+    rate_limit_login_per_ip: str = "30/minute"
+    rate_limit_login_per_account: str = "10/minute"
+    rate_limit_register_per_ip: str = "10/hour"
+    rate_limit_upload_per_ip: str = "240/minute"
+    rate_limit_upload_per_user: str = "120/minute"
+    rate_limit_chat_per_ip: str = "60/minute"
+    rate_limit_chat_per_user: str = "20/minute"
+
     # Library limits. Quotas apply per user unless the user row sets its own.
     max_upload_mb: int = 200
     max_files_per_upload: int = 20

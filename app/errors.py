@@ -59,9 +59,11 @@ async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Re
     if exc.status_code == 413 and exc.detail == "Content Too Large":  # Starlette's body limit
         return _error_page(request, 413, too_large_message())
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else None
-    return _error_page(
+    response = _error_page(
         request, exc.status_code, detail if detail != HTTPStatus(exc.status_code).phrase else None
     )
+    response.headers.update(exc.headers or {})  # Retry-After, WWW-Authenticate
+    return response
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:

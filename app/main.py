@@ -28,6 +28,7 @@ from app.library.storage import make_storage
 from app.migrate import upgrade_to_head
 from app.security.csrf import CrossSiteRequestMiddleware
 from app.security.headers import SecurityHeadersMiddleware
+from app.security.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ async def lifespan(app: FastAPI):
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
     app.state.storage = make_storage(settings)
+    app.state.rate_limiter = RateLimiter(urls.redis_url, settings)
     try:
         yield
     finally:

@@ -22,6 +22,19 @@ os.environ.update(
     VAR_DIR=str(TEST_VAR),
     JWT_SECRET=secrets.token_urlsafe(48),
     DO_NOT_TRACK="1",
+    # The whole suite signs up hundreds of users from one address; tests of the limits set their own.
+    **{
+        f"RATE_LIMIT_{name}": "100000/minute"
+        for name in (
+            "LOGIN_PER_IP",
+            "LOGIN_PER_ACCOUNT",
+            "REGISTER_PER_IP",
+            "UPLOAD_PER_IP",
+            "UPLOAD_PER_USER",
+            "CHAT_PER_IP",
+            "CHAT_PER_USER",
+        )
+    },
 )
 for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPENAI_API_KEY"):
     os.environ.pop(name, None)

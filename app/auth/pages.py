@@ -13,6 +13,7 @@ from app.auth.schemas import UserCreate
 from app.auth.users import UserManager, get_user_manager
 from app.config import get_settings
 from app.models import User
+from app.security.rate_limit import rate_limit
 from app.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +60,7 @@ async def login_page(request: Request, user: OptionalUser, next: str | None = No
     )
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[rate_limit("login")])
 async def login(
     request: Request,
     manager: UserManagerDep,
@@ -88,7 +89,7 @@ async def signup_page(request: Request, user: OptionalUser) -> Response:
     )
 
 
-@router.post("/signup")
+@router.post("/signup", dependencies=[rate_limit("register")])
 async def signup(
     request: Request,
     manager: UserManagerDep,

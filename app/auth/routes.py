@@ -4,11 +4,22 @@ from fastapi import APIRouter
 
 from app.auth.backend import bearer_backend, cookie_backend, fastapi_users
 from app.auth.schemas import UserCreate, UserRead, UserUpdate
+from app.security.rate_limit import rate_limit
 
 router = APIRouter()
-router.include_router(fastapi_users.get_auth_router(bearer_backend), prefix="/auth/jwt", tags=["auth"])
-router.include_router(fastapi_users.get_auth_router(cookie_backend), prefix="/auth/cookie", tags=["auth"])
-router.include_router(fastapi_users.get_register_router(UserRead, UserCreate), prefix="/auth", tags=["auth"])
+for name, backend in (("jwt", bearer_backend), ("cookie", cookie_backend)):
+    router.include_router(
+        fastapi_users.get_auth_router(backend),
+        prefix=f"/auth/{name}",
+        tags=["auth"],
+        dependencies=[rate_limit("login")],
+    )
+router.include_router(
+    fastapi_users.get_register_router(UserRead, UserCreate),
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[rate_limit("register")],
+)
 # Only the signed-in user's own account: other accounts are managed in the admin area, which answers
 # everyone else with a 404 (fastapi-users' /users/{id} would answer 403 and confirm the route exists).
 users_router = fastapi_users.get_users_router(UserRead, UserUpdate)

@@ -14,6 +14,7 @@ from app.chat.retrieval import Scope
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
+from app.security.rate_limit import rate_limit
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -91,7 +92,7 @@ async def delete_conversation_or_404(request: Request, session, tenant, conversa
         ) from None
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post("/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")])
 async def chat(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> ChatResponse:
@@ -104,7 +105,7 @@ async def chat(
     return ChatResponse(answer_html=render_answer(final["answer"]), **final)
 
 
-@router.post("/chat/stream")
+@router.post("/chat/stream", dependencies=[rate_limit("chat")])
 async def chat_stream(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> StreamingResponse:

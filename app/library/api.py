@@ -14,6 +14,7 @@ from app.library import service
 from app.library.names import InvalidName
 from app.library.schemas import DeletedFolder, DocumentRead, UploadResponse
 from app.library.storage import LocalStorage, inline_disposition
+from app.security.rate_limit import rate_limit
 from app.tenancy import Tenant
 
 router = APIRouter(tags=["library"])
@@ -71,7 +72,13 @@ UPLOAD_LIMITS = {
 }
 
 
-@router.post("/api/upload", response_model=UploadResponse, status_code=201, **UPLOAD_LIMITS)
+@router.post(
+    "/api/upload",
+    response_model=UploadResponse,
+    status_code=201,
+    dependencies=[rate_limit("upload")],
+    **UPLOAD_LIMITS,
+)
 async def upload(
     request: Request,
     session: SessionDep,

@@ -12,6 +12,7 @@ from app.library import service
 from app.library.api import UPLOAD_LIMITS, delete_document_or_404, delete_folder_or_404, document_or_404
 from app.library.names import InvalidName
 from app.models import Document
+from app.security.rate_limit import rate_limit
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant, owned
 
@@ -63,7 +64,7 @@ async def library_page(
     )
 
 
-@router.post("/library/upload", **UPLOAD_LIMITS)
+@router.post("/library/upload", dependencies=[rate_limit("upload")], **UPLOAD_LIMITS)
 async def upload_without_javascript(
     request: Request,
     session: SessionDep,

@@ -1,0 +1,106 @@
+"""Rate limits on what is worth abusing: log-in, sign-up, upload and chat.
+
+Each action has a limit per client IP and one per user (for log-in: per account tried, so a password
+guesser is slowed down whatever IP it comes from). Counts are moving windows in Redis (the `limits`
+library), shared by every web process; an over-limit request gets 429 with `Retry-After`. Windows
+expire by themselves, so a victim whose account is being guessed is slowed for at most one window,
+never locked out. The limits are settings (`RATE_LIMIT_*`, in the `limits` notation: "10/minute").
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Depends, HTTPException, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from app.auth.backend import optional_active_user
+from app.auth.users import client_ip
+from app.config import Settings
+from app.models import User
+
+log = logging.getLogger(__name__)
+
+Action = Literal["login", "register", "upload", "chat"]
+WHAT = {
+    "login": "log-in attempts",
+    "register": "sign-ups from your network",
+    "upload": "uploads",
+    "chat": "questions",
+}
+
+
+@dataclass
+class Rule:
+    per_ip: RateLimitItem
+    per_user: RateLimitItem | None
+
+
+def rules_from(settings: Settings) -> dict[str, Rule]:
+    return {
+        "login": Rule(parse(settings.rate_limit_login_per_ip), parse(settings.rate_limit_login_per_account)),
+        "register": Rule(parse(settings.rate_limit_register_per_ip), None),
+        "upload": Rule(parse(settings.rate_limit_upload_per_ip), parse(settings.rate_limit_upload_per_user)),
+        "chat": Rule(parse(settings.rate_limit_chat_per_ip), parse(settings.rate_limit_chat_per_user)),
+    }
+
+
+def _storage_uri(redis_url: str) -> str:
+    return "async+" + (
+        redis_url.replace("unix://", "redis+unix://", 1) if redis_url.startswith("unix://") else redis_url
+    )
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str, settings: Settings) -> None:
+        self.storage = RedisStorage(_storage_uri(redis_url), implementation="redispy", key_prefix="studyrag")
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.rules = rules_from(settings)
+
+    async def retry_after(self, action: str, *, ip: str | None, who: str | None) -> int | None:
+        """Count one request; None when it is within every limit, else the seconds to wait."""
+        rule = self.rules[action]
+        for scope, item, key in (("ip", rule.per_ip, ip), ("user", rule.per_user, who)):
+            if item is None or not key:
+                continue
+            if not await self.strategy.hit(item, action, scope, key):
+                stats = await self.strategy.get_window_stats(item, action, scope, key)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+
+async def _attempted_account(request: Request) -> str | None:
+    """The email a log-in names (`username` in the API's form, `email` on the page)."""
+    form = await request.form()
+    value = form.get("username") or form.get("email")
+    return value.strip().lower()[:320] if isinstance(value, str) and value.strip() else None
+
+
+def rate_limit(action: Action):
+    """A dependency that counts the request against `action`'s limits, or answers 429."""
+
+    async def check(request: Request, user: User | None = Depends(optional_active_user)) -> None:
+        if action == "login" and not request.url.path.endswith("login"):
+            return  # the auth routers' log-out shares the dependency
+        if action == "login":
+            who = await _attempted_account(request)
+        else:
+            who = str(user.id) if user else None
+        limiter: RateLimiter = request.app.state.rate_limiter
+        try:
+            wait = await limiter.retry_after(action, ip=client_ip(request), who=who)
+        except Exception:  # Redis down: the request goes through, and someone is told
+            log.exception("rate limit check failed for %s", action)
+            return
+        if wait is not None:
+            raise HTTPException(
+                status_code=429,
+                detail=f"Too many {WHAT[action]}. Try again in {wait} second{'s' if wait != 1 else ''}.",
+                headers={"Retry-After": str(wait)},
+            )
+
+    return Depends(check)
