@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     chat_retrieval: Literal["vector", "hybrid"] = "vector"  # see app/chat/retrieval.py for the measurements
     chat_min_similarity: float = 0.35  # best passage below this: "not in your library"
     chat_history_turns: int = 3
+    max_question_chars: int = 2000
+    max_conversation_messages: int = 200  # questions and answers; then a new chat is needed
 
     host: str = "127.0.0.1"
     port: int = 8000

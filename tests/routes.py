@@ -1,6 +1,7 @@
 """Every route of the app, found from its router — so a test over "all routes" covers new ones too."""
 
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 
 
 def all_routes(app) -> list[tuple[str, APIRoute]]:
@@ -11,6 +12,22 @@ def all_routes(app) -> list[tuple[str, APIRoute]]:
     def walk(routes, prefix: str) -> None:
         for route in routes:
             if isinstance(route, APIRoute):
+                found.append((prefix + route.path, route))
+            elif hasattr(route, "original_router"):
+                walk(route.original_router.routes, prefix + route.include_context.prefix)
+
+    walk(app.routes, "")
+    return found
+
+
+def plain_routes(app) -> list[tuple[str, Route]]:
+    """(full path, route) for each plain Starlette route that is not an API route (e.g. `/openapi.json`).
+    Mounts (static files) are not walked."""
+    found: list[tuple[str, Route]] = []
+
+    def walk(routes, prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Route) and not isinstance(route, APIRoute):
                 found.append((prefix + route.path, route))
             elif hasattr(route, "original_router"):
                 walk(route.original_router.routes, prefix + route.include_context.prefix)

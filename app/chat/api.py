@@ -4,7 +4,7 @@ import json
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -74,13 +74,22 @@ def _asking(request: Request, tenant, settings, body: ChatRequest):
     )
 
 
-async def _check_conversation(request, session, tenant, conversation_id) -> None:
-    if conversation_id is None:
-        return
+async def _check_conversation(request, session, tenant, conversation_id: uuid.UUID) -> None:
     try:
         await service.get_conversation(session, tenant, conversation_id)
     except service.ConversationNotFound:
         raise await refuse_unknown(request, tenant, action="chat.read", target=str(conversation_id)) from None
+
+
+async def conversation_open_or_refuse(request, session, tenant, settings, conversation_id) -> None:
+    """A follow-up question needs the user's own conversation (404 otherwise, logged) with room left."""
+    if conversation_id is None:
+        return
+    await _check_conversation(request, session, tenant, conversation_id)
+    try:
+        await service.ensure_room(session, tenant, conversation_id, settings.max_conversation_messages)
+    except service.ConversationFull as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
 async def delete_conversation_or_404(request: Request, session, tenant, conversation_id: uuid.UUID) -> None:
@@ -97,7 +106,7 @@ async def chat(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> ChatResponse:
     """Ask within a scope; the answer cites book and page, or says it is not in the library."""
-    await _check_conversation(request, session, tenant, body.conversation_id)
+    await conversation_open_or_refuse(request, session, tenant, settings, body.conversation_id)
     final: dict = {}
     async for piece in _asking(request, tenant, settings, body):
         if isinstance(piece, dict):
@@ -110,7 +119,7 @@ async def chat_stream(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> StreamingResponse:
     """The same, streamed as server-sent events: `token` events, then one `done` with the sources."""
-    await _check_conversation(request, session, tenant, body.conversation_id)
+    await conversation_open_or_refuse(request, session, tenant, settings, body.conversation_id)
     asking = _asking(request, tenant, settings, body)
 
     async def events():

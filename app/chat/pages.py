@@ -14,13 +14,14 @@ from sqlalchemy import select
 
 from app.chat import answer as answers
 from app.chat import service
-from app.chat.api import delete_conversation_or_404
+from app.chat.api import conversation_open_or_refuse, delete_conversation_or_404
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
 from app.models import Conversation, Document, Message
+from app.security.rate_limit import rate_limit
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant, owned
 
@@ -91,6 +92,7 @@ async def _page(request: Request, session, tenant: Tenant, user, conversation: C
         "current": conversation.id if conversation else None,
         "messages": [_message_view(m) for m in messages],
         "options": await _scope_options(session, tenant),
+        "max_question_chars": service.MAX_QUESTION,
         "chosen": {
             "semester": conversation.semester if conversation else None,
             "subject": conversation.subject if conversation else None,
@@ -120,7 +122,7 @@ async def open_chat(
     return await _page(request, session, tenant, user, conversation)
 
 
-@router.post("/chat")
+@router.post("/chat", dependencies=[rate_limit("chat")])
 async def ask_without_javascript(
     request: Request,
     session: SessionDep,
@@ -133,8 +135,7 @@ async def ask_without_javascript(
     conversation_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """The plain form post; chat.js streams the answer from /api/chat/stream instead."""
-    if conversation_id is not None:
-        await _conversation_or_404(request, session, tenant, conversation_id, "chat.read")
+    await conversation_open_or_refuse(request, session, tenant, settings, conversation_id)
     final: dict = {}
     async for piece in service.ask(
         request.app.state.sessionmaker,

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chat import answer as answers
 from app.chat.retrieval import Scope, retrieve
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.models import Conversation, Document, Message
 from app.tenancy import Tenant, bind_tenant, owned
 
-MAX_QUESTION = 2000
+MAX_QUESTION = get_settings().max_question_chars
 
 
 class ConversationNotFound(Exception):
@@ -27,6 +27,23 @@ async def get_conversation(session: AsyncSession, tenant: Tenant, conversation_i
     if conversation is None:
         raise ConversationNotFound(conversation_id)
     return conversation
+
+
+class ConversationFull(Exception):
+    """The conversation holds as many messages as MAX_CONVERSATION_MESSAGES allows."""
+
+
+async def ensure_room(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID, limit: int) -> None:
+    """Refuse a question that would take the conversation past `limit` messages (question + answer)."""
+    count = await session.scalar(
+        owned(select(func.count()).select_from(Message), Message, tenant).where(
+            Message.conversation_id == conversation_id
+        )
+    )
+    if (count or 0) + 2 > limit:
+        raise ConversationFull(
+            f"This conversation has reached its limit of {limit} messages. Start a new chat to keep asking."
+        )
 
 
 async def list_conversations(session: AsyncSession, tenant: Tenant) -> list[Conversation]:

@@ -162,8 +162,9 @@
 
   async function errorOf(response) {
     if (response.status === 404) return "This conversation no longer exists. Start a new chat.";
-    if (response.status === 422) return "The question could not be sent: keep it under 2,000 characters.";
-    if (response.status === 429) return "Too many questions at once. Wait a moment and try again.";
+    if (response.status === 422) {
+      return "The question could not be sent: keep it under " + question.maxLength.toLocaleString() + " characters.";
+    }
     try {
       var body = await response.json();
       if (typeof body.detail === "string") return body.detail;

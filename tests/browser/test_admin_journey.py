@@ -1,6 +1,7 @@
 """An admin finds a user, runs the isolation audit until it is all green, and deactivates the user —
 whose open session ends at their next click."""
 
+import asyncio
 import io
 import re
 import uuid
@@ -26,10 +27,17 @@ async def _log_in(page, email: str) -> None:
 async def _search(page, text: str) -> None:
     # htmx binds the search box once it has loaded (offline: after the page) and processed the content
     # (after a boosted navigation, just after the URL changes); typing before that sends nothing.
-    await page.wait_for_function(
-        "(() => { const box = document.querySelector('input[name=q]');"
-        " return window.htmx && box && box['htmx-internal-data'] !== undefined; })()"
+    # Polled from here: the page's CSP forbids the eval that page.wait_for_function would need.
+    bound = (
+        "() => { const box = document.querySelector('input[name=q]');"
+        " return Boolean(window.htmx && box && box['htmx-internal-data'] !== undefined); }"
     )
+    for _ in range(100):
+        if await page.evaluate(bound):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("htmx never bound the search box")
     await page.get_by_label("Search users").fill(text)
 
 
