@@ -66,7 +66,8 @@ class Settings(BaseSettings):
 
     # Auth.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_JWT_SECRET)
-    access_token_lifetime_seconds: int = 60 * 60
+    # Short-lived; page sessions in use are renewed (app/auth/renewal.py), idle ones expire.
+    access_token_lifetime_seconds: int = 30 * 60
     min_password_length: int = 8
 
     # Ingestion. Parsing runs in a child process with these limits.

@@ -15,6 +15,7 @@ from app.admin import api as admin_api
 from app.admin import pages as admin_pages
 from app.auth import pages as auth_pages
 from app.auth import routes as auth_routes
+from app.auth.renewal import SessionRenewalMiddleware
 from app.chat import api as chat_api
 from app.chat import pages as chat_pages
 from app.config import PROJECT_ROOT, get_settings
@@ -67,6 +68,7 @@ def create_app() -> FastAPI:
     # turns Starlette's bare 413 into a page or JSON that says what the limits are.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_kb * 1024)
     app.add_middleware(ReadableTooLargeMiddleware)
+    app.add_middleware(SessionRenewalMiddleware)
     app.add_middleware(CrossSiteRequestMiddleware, trusted_origins=settings.trusted_origins)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")

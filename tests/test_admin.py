@@ -116,7 +116,7 @@ async def test_deactivation_ends_cookie_and_bearer_sessions_at_the_next_request(
     )
     assert changed.status_code == 200, changed.text
     assert (await client.get("/users/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
-    client.cookies.set("studyrag_auth", cookie, domain="testserver")
+    client.cookies.set("studyrag_auth", cookie, domain="testserver.local")
     page = await client.get("/library")
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
     client.cookies.clear()

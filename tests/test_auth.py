@@ -57,7 +57,7 @@ async def test_cookie_login_sets_a_safe_cookie_and_logout_ends_it(client):
     assert (await client.get("/users/me")).status_code == 200
     assert (await client.post("/auth/cookie/logout")).status_code == 204
     client.cookies.clear()
-    client.cookies.set("studyrag_auth", token, domain="testserver")
+    client.cookies.set("studyrag_auth", token, domain="testserver.local")
     assert (await client.get("/users/me")).status_code == 401
 
 
@@ -138,7 +138,7 @@ async def test_expired_tampered_unsigned_and_foreign_tokens_are_refused(client):
     )
     for token in tokens:
         assert (await client.get("/users/me", headers=auth(token))).status_code == 401, token
-        client.cookies.set("studyrag_auth", token, domain="testserver")
+        client.cookies.set("studyrag_auth", token, domain="testserver.local")
         assert (await client.get("/users/me")).status_code == 401, token
         client.cookies.clear()
 

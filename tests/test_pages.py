@@ -59,7 +59,7 @@ async def test_log_in_and_out(client):
     assert "You have been logged out." in (await client.get("/login?logged_out=1")).text
 
     # The old cookie is dead, not just deleted from this browser.
-    client.cookies.set("studyrag_auth", token, domain="testserver")
+    client.cookies.set("studyrag_auth", token, domain="testserver.local")
     again = await client.get("/library")
     assert again.status_code == 303
     assert again.headers["location"] == "/login?next=/library"

@@ -144,3 +144,34 @@ async def test_too_many_files_in_one_upload_are_refused(client):
     assert response.status_code in (400, 413)
     assert "files" in response.json()["detail"].lower()
     assert (await student.get("/api/files")).json() == []
+
+
+async def test_a_question_over_the_length_limit_is_refused(client):
+    student = await new_student(client)
+    limit = get_settings().max_question_chars
+    response = await client.post("/api/chat", json={"query": "x" * (limit + 1)}, headers=student.headers)
+    assert response.status_code == 422
+    assert "at most 2000 characters" in response.text
+
+
+async def test_a_conversation_stops_at_its_message_limit_with_a_clear_error(app, client):
+    from app.config import get_settings as settings_dependency
+
+    student = await new_student(client)
+    small = get_settings().model_copy(update={"max_conversation_messages": 4})
+    app.dependency_overrides[settings_dependency] = lambda: small
+    try:
+        body = {"query": "What is a tautology?"}
+        first = await client.post("/api/chat", json=body, headers=student.headers)
+        assert first.status_code == 200, first.text
+        body["conversation_id"] = first.json()["conversation_id"]
+        assert (await client.post("/api/chat", json=body, headers=student.headers)).status_code == 200
+        full = await client.post("/api/chat", json=body, headers=student.headers)
+        assert full.status_code == 409
+        assert full.json()["detail"] == (
+            "This conversation has reached its limit of 4 messages. Start a new chat to keep asking."
+        )
+        del body["conversation_id"]
+        assert (await client.post("/api/chat", json=body, headers=student.headers)).status_code == 200
+    finally:
+        app.dependency_overrides.pop(settings_dependency, None)

@@ -4,10 +4,12 @@ A JWT alone stays valid until it expires, so every token carries a `jti`; loggin
 `revoked_tokens` until its expiry, and reading a token checks that list.
 """
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from fastapi import Request
 from fastapi_users import FastAPIUsers
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport, CookieTransport
 from fastapi_users.authentication.strategy import JWTStrategy
@@ -17,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.users import get_user_manager
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import SessionDep
 from app.models import RevokedToken, User
 
@@ -27,10 +29,18 @@ REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti", "iat"]
 COOKIE_NAME = "studyrag_auth"
 
 
+def issue_token(user_id: uuid.UUID, settings: Settings) -> str:
+    data = {"sub": str(user_id), "aud": AUDIENCE, "jti": str(uuid.uuid4()), "iat": time.time()}
+    secret = settings.jwt_secret.get_secret_value()
+    return generate_jwt(data, secret, settings.access_token_lifetime_seconds, algorithm=ALGORITHM)
+
+
 class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
-    def __init__(self, session: AsyncSession, secret: str, lifetime_seconds: int) -> None:
-        super().__init__(secret, lifetime_seconds, token_audience=AUDIENCE, algorithm=ALGORITHM)
-        self.session = session
+    def __init__(self, session: AsyncSession, settings: Settings, request: Request | None = None) -> None:
+        secret = settings.jwt_secret.get_secret_value()
+        lifetime = settings.access_token_lifetime_seconds
+        super().__init__(secret, lifetime, token_audience=AUDIENCE, algorithm=ALGORITHM)
+        self.session, self.settings, self.request = session, settings, request
 
     def _claims(self, token: str) -> dict | None:
         try:
@@ -45,13 +55,7 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None
 
     async def write_token(self, user: User) -> str:
-        data = {
-            "sub": str(user.id),
-            "aud": self.token_audience,
-            "jti": str(uuid.uuid4()),
-            "iat": datetime.now(UTC).timestamp(),
-        }
-        return generate_jwt(data, self.encode_key, self.lifetime_seconds, algorithm=self.algorithm)
+        return issue_token(user.id, self.settings)
 
     async def read_token(self, token: str | None, user_manager) -> User | None:
         claims = self._claims(token) if token else None
@@ -72,7 +76,16 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None  # issued before the account was deactivated
         if user.is_active:
             _touch(user)
+            self._renew_if_old(token, claims["iat"], user)
         return user
+
+    def _renew_if_old(self, token: str, issued_at: float, user: User) -> None:
+        """A page session (cookie) in use gets a fresh short-lived token once a third of its life has
+        passed (see app.auth.renewal); an idle one simply expires. Bearer tokens are not renewed."""
+        if self.request is None or self.request.cookies.get(COOKIE_NAME) != token:
+            return
+        if time.time() - issued_at > self.lifetime_seconds / 3:
+            self.request.state.renew_session_for = user.id
 
     async def destroy_token(self, token: str, user: User) -> None:
         claims = self._claims(token)
@@ -96,21 +109,27 @@ def _touch(user: User) -> None:
         user.last_active_at = now
 
 
-def get_jwt_strategy(session: SessionDep) -> RevocableJWTStrategy:
-    settings = get_settings()
-    return RevocableJWTStrategy(
-        session, settings.jwt_secret.get_secret_value(), settings.access_token_lifetime_seconds
-    )
+def get_jwt_strategy(session: SessionDep, request: Request) -> RevocableJWTStrategy:
+    return RevocableJWTStrategy(session, get_settings(), request)
+
+
+def cookie_options(settings: Settings) -> dict:
+    return {
+        "max_age": settings.access_token_lifetime_seconds,
+        "secure": not settings.is_development,
+        "httponly": True,
+        "samesite": "lax",
+    }
 
 
 def _cookie_transport() -> CookieTransport:
-    settings = get_settings()
+    options = cookie_options(get_settings())
     return CookieTransport(
         cookie_name=COOKIE_NAME,
-        cookie_max_age=settings.access_token_lifetime_seconds,
-        cookie_secure=not settings.is_development,
-        cookie_httponly=True,
-        cookie_samesite="lax",
+        cookie_max_age=options["max_age"],
+        cookie_secure=options["secure"],
+        cookie_httponly=options["httponly"],
+        cookie_samesite=options["samesite"],
     )
 
 
