@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import get_settings
+from app.routing import allowed_methods
 from app.security.headers import security_headers
 from app.templating import is_htmx, templates
 
@@ -49,6 +50,11 @@ def _error_page(request: Request, status: int, message: str | None = None) -> Re
 
 
 async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 405:  # Starlette names only the methods of the first route that matched
+        exc.headers = {
+            **(exc.headers or {}),
+            "Allow": ", ".join(allowed_methods(request.app, request.url.path)),
+        }
     if not wants_html(request):
         return await http_exception_handler(request, exc)
     if exc.status_code == 401:

@@ -30,6 +30,7 @@ from app.migrate import upgrade_to_head
 from app.security.csrf import CrossSiteRequestMiddleware
 from app.security.headers import SecurityHeadersMiddleware
 from app.security.rate_limit import RateLimiter
+from app.security.text_guard import NulGuardMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_app() -> FastAPI:
     # Added last is outermost: the headers land on every response, refusals included. Bodies are
     # limited here (routes that take uploads raise their own limit), inside the middleware that
     # turns Starlette's bare 413 into a page or JSON that says what the limits are.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_kb * 1024)
     app.add_middleware(ReadableTooLargeMiddleware)
     app.add_middleware(SessionRenewalMiddleware)

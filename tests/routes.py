@@ -3,21 +3,12 @@
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
+from app.routing import api_routes
+
 
 def all_routes(app) -> list[tuple[str, APIRoute]]:
-    """(full path, route) for each API route. FastAPI includes routers lazily (a node holding the
-    original router and the include's prefix); this walks those nodes and prefixes each path."""
-    found: list[tuple[str, APIRoute]] = []
-
-    def walk(routes, prefix: str) -> None:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                found.append((prefix + route.path, route))
-            elif hasattr(route, "original_router"):
-                walk(route.original_router.routes, prefix + route.include_context.prefix)
-
-    walk(app.routes, "")
-    return found
+    """(full path, route) for each API route (the app's own walker, app/routing.py)."""
+    return api_routes(app)
 
 
 def plain_routes(app) -> list[tuple[str, Route]]:

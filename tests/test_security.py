@@ -175,3 +175,29 @@ async def test_a_conversation_stops_at_its_message_limit_with_a_clear_error(app,
         assert (await client.post("/api/chat", json=body, headers=student.headers)).status_code == 200
     finally:
         app.dependency_overrides.pop(settings_dependency, None)
+
+
+async def test_nul_characters_get_a_clear_400_not_a_server_error(client):
+    student = await new_student(client)
+    cases = [
+        ("POST", "/auth/jwt/login", {"data": {"username": "a\x00b@example.com", "password": "x"}}),
+        ("GET", "/api/files?q=a%00b", {}),
+        ("POST", "/api/chat", {"json": {"query": "a\x00b"}}),
+        ("POST", "/api/chat/stream", {"json": {"query": "hi", "active_semester": "a\x00b"}}),
+        ("PATCH", "/users/me", {"json": {"name": "a\x00b"}}),
+    ]
+    for method, url, kwargs in cases:
+        response = await client.request(method, url, headers=student.headers, **kwargs)
+        assert response.status_code == 400, (url, response.status_code, response.text)
+        assert response.json()["detail"] == "Text may not contain NUL characters (U+0000)."
+
+
+async def test_sending_null_for_a_required_account_field_changes_nothing(client):
+    student = await new_student(client, name="Ada")
+    for body in ({"name": None}, {"email": None}, {"name": None, "email": None}):
+        response = await client.patch("/users/me", json=body, headers=student.headers)
+        assert response.status_code == 200, response.text
+    me = (await client.get("/users/me", headers=student.headers)).json()
+    assert (me["name"], me["email"]) == ("Ada", student.user["email"])
+    lax = await client.patch("/users/me", json={"is_verified": 0}, headers=student.headers)
+    assert lax.status_code == 422  # 0 is not a boolean

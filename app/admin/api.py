@@ -8,12 +8,14 @@ from pydantic import BaseModel, Field
 
 from app.admin import audit_log, audits, users
 from app.admin.deps import AdminDep
+from app.api_errors import errors
 from app.auth.users import client_ip
 from app.db import SessionDep
 from app.deps import SettingsDep
 from app.models import IsolationAuditRun
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+# Everyone but an active admin gets 404 on every route here.
+router = APIRouter(prefix="/api/admin", tags=["admin"], responses=errors(400, 404, 409, 413))
 
 
 class UserOut(BaseModel):

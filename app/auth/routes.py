@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from app.api_errors import errors
 from app.auth.backend import bearer_backend, cookie_backend, fastapi_users
 from app.auth.schemas import UserCreate, UserRead, UserUpdate
 from app.security.rate_limit import rate_limit
@@ -13,15 +14,17 @@ for name, backend in (("jwt", bearer_backend), ("cookie", cookie_backend)):
         prefix=f"/auth/{name}",
         tags=["auth"],
         dependencies=[rate_limit("login")],
+        responses=errors(413, 429),
     )
 router.include_router(
     fastapi_users.get_register_router(UserRead, UserCreate),
     prefix="/auth",
     tags=["auth"],
     dependencies=[rate_limit("register")],
+    responses=errors(413, 429),
 )
 # Only the signed-in user's own account: other accounts are managed in the admin area, which answers
 # everyone else with a 404 (fastapi-users' /users/{id} would answer 403 and confirm the route exists).
 users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
 users_router.routes = [route for route in users_router.routes if "{id}" not in route.path]
-router.include_router(users_router, prefix="/users", tags=["users"])
+router.include_router(users_router, prefix="/users", tags=["users"], responses=errors(400, 413))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.api_errors import COMMON, errors
 from app.chat import service
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
@@ -16,7 +17,14 @@ from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
 from app.security.rate_limit import rate_limit
 
-router = APIRouter(prefix="/api", tags=["chat"])
+
+class EventStream(StreamingResponse):
+    """Server-sent events (declared so the OpenAPI schema names the media type)."""
+
+    media_type = "text/event-stream"
+
+
+router = APIRouter(prefix="/api", tags=["chat"], responses=COMMON)
 
 
 class ChatRequest(BaseModel):
@@ -101,7 +109,9 @@ async def delete_conversation_or_404(request: Request, session, tenant, conversa
         ) from None
 
 
-@router.post("/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")])
+@router.post(
+    "/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")], responses=errors(409, 429)
+)
 async def chat(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> ChatResponse:
@@ -114,7 +124,30 @@ async def chat(
     return ChatResponse(answer_html=render_answer(final["answer"]), **final)
 
 
-@router.post("/chat/stream", dependencies=[rate_limit("chat")])
+STREAM_EVENTS = {
+    200: {
+        "description": "Server-sent events. `token`: data {text} as the answer is written; then `done`: "
+        "data is the whole answer, as POST /api/chat returns it; or `failed`: data {error}.",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string", "enum": ["token", "done", "failed"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            }
+        },
+    },
+    **errors(409, 429),
+}
+
+
+@router.post(
+    "/chat/stream", response_class=EventStream, dependencies=[rate_limit("chat")], responses=STREAM_EVENTS
+)
 async def chat_stream(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> StreamingResponse:
@@ -135,9 +168,8 @@ async def chat_stream(
             yield f"event: failed\ndata: {json.dumps({'error': message})}\n\n"
             raise
 
-    return StreamingResponse(
+    return EventStream(
         events(),
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 

@@ -5,11 +5,12 @@ import uuid
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from app.api_errors import COMMON
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.ingestion.scan import scan_library
 from app.library.api import document_or_404
 
-router = APIRouter(prefix="/api", tags=["ingestion"])
+router = APIRouter(prefix="/api", tags=["ingestion"], responses=COMMON)
 
 
 class JobStatus(BaseModel):

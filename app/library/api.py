@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Respon
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from app import audit
+from app.api_errors import COMMON, errors, errors_or
 from app.auth.users import client_ip
 from app.config import get_settings
 from app.deps import SessionDep, SettingsDep, TenantDep
@@ -17,7 +18,7 @@ from app.library.storage import LocalStorage, inline_disposition
 from app.security.rate_limit import rate_limit
 from app.tenancy import Tenant
 
-router = APIRouter(tags=["library"])
+router = APIRouter(tags=["library"], responses=COMMON)
 
 
 async def refuse_unknown(request: Request, tenant: Tenant, *, action: str, target: str) -> HTTPException:
@@ -77,6 +78,7 @@ UPLOAD_LIMITS = {
     response_model=UploadResponse,
     status_code=201,
     dependencies=[rate_limit("upload")],
+    responses={**errors_or("UploadResponse", 400, 413, 415), **errors(429)},
     **UPLOAD_LIMITS,
 )
 async def upload(
@@ -84,10 +86,10 @@ async def upload(
     session: SessionDep,
     tenant: TenantDep,
     settings: SettingsDep,
-    semester: Annotated[str, Form()],
-    subject: Annotated[str, Form()],
-    book: Annotated[str, Form()],
-    files: Annotated[list[UploadFile], File(alias="file", description="one or more PDF files")],
+    semester: Annotated[str, Form(min_length=1, max_length=200)],
+    subject: Annotated[str, Form(min_length=1, max_length=200)],
+    book: Annotated[str, Form(min_length=1, max_length=200)],
+    files: Annotated[list[UploadFile], File(alias="file", min_length=1, description="one or more PDF files")],
 ):
     """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
     try:
@@ -165,7 +167,7 @@ async def delete_folder(
     return DeletedFolder(deleted=deleted)
 
 
-@router.get("/files/{document_id}/content", response_class=Response)
+@router.get("/files/{document_id}/content", response_class=Response, include_in_schema=False)
 async def file_content(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, document_id: uuid.UUID
 ) -> Response:
