@@ -18,24 +18,8 @@ from app.models import IsolationAuditRun
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=errors(400, 404, 409, 413))
 
 
-class UserOut(BaseModel):
-    id: uuid.UUID
-    email: str
-    name: str
-    is_active: bool
-    is_superuser: bool
-    created_at: datetime
-    last_active_at: datetime | None
-    documents: int
-    bytes_used: int
-    chunks: int
-    quota_bytes: int
-    quota_documents: int
-    custom_quota: bool
-
-
 class UserPage(BaseModel):
-    users: list[UserOut]
+    users: list[users.UserSummary]
     total: int
     page: int
     page_size: int
@@ -48,20 +32,8 @@ class UserChange(BaseModel):
     reset_quotas: bool = Field(default=False, description="Back to the deployment's default quotas.")
 
 
-class EventOut(BaseModel):
-    id: int
-    created_at: datetime
-    user_id: uuid.UUID | None
-    email: str | None
-    action: str
-    target: str | None
-    outcome: str
-    ip: str | None
-    detail: dict
-
-
 class EventPage(BaseModel):
-    events: list[EventOut]
+    events: list[audit_log.Event]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
 
 
@@ -108,9 +80,7 @@ async def list_users(
     page: int = Query(default=1, ge=1, le=100_000),
 ) -> UserPage:
     found, total = await users.list_users(session, admin, settings, q=q, page=page)
-    return UserPage(
-        users=[UserOut(**vars(user)) for user in found], total=total, page=page, page_size=users.PAGE_SIZE
-    )
+    return UserPage(users=found, total=total, page=page, page_size=users.PAGE_SIZE)
 
 
 @router.patch("/users/{user_id}")
@@ -147,7 +117,7 @@ async def read_audit_log(
         session, admin, who=user, action=action, outcome=outcome, before=before, limit=limit
     )
     return EventPage(
-        events=[EventOut(**vars(event)) for event in found],
+        events=found,
         next_before=found[-1].id if len(found) == limit else None,
     )
 
@@ -173,6 +143,12 @@ async def audit_history(admin: AdminDep, session: SessionDep) -> list[AuditRunOu
 @router.post("/audit/runs/{run_id}/cleanup")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> CleanupOut:
     """Remove the storage orphans that run `run_id` listed and that are orphans still."""
+    _, done = await clean_up_run(request, session, admin, run_id, via="api")
+    return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)
+
+
+async def clean_up_run(request: Request, session, admin, run_id: int, *, via: str):
+    """The run (404 if there is none) and the clean-up of the orphans it listed: API and page alike."""
     run = await session.get(IsolationAuditRun, run_id)
     if run is None:
         raise HTTPException(status_code=404, detail="No such audit run.")
@@ -181,6 +157,6 @@ async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, sessi
         request.app.state.storage,
         listed=audits.storage_orphans(run),
         admin=admin,
-        via="api",
+        via=via,
     )
-    return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)
+    return run, done

@@ -2,9 +2,9 @@
 logged admin path."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +22,9 @@ KNOWN_ACTIONS = (
 )  # fmt: skip
 
 
-@dataclass
-class Event:
+class Event(BaseModel):
+    """One audit-log event, with the email of its user when the user still exists."""
+
     id: int
     created_at: datetime
     user_id: uuid.UUID | None

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.admin import audit_log, audits, users
+from app.admin.api import clean_up_run
 from app.admin.deps import AdminDep
 from app.auth.users import client_ip
 from app.db import SessionDep
@@ -168,14 +169,5 @@ async def run_isolation_audit(
 
 @router.post("/isolation/runs/{run_id}/cleanup")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
-    run = await session.get(IsolationAuditRun, run_id)
-    if run is None:
-        raise HTTPException(status_code=404, detail="No such audit run.")
-    done = await audits.clean_storage(
-        request.app.state.engine,
-        request.app.state.storage,
-        listed=audits.storage_orphans(run),
-        admin=admin,
-        via="page",
-    )
+    run, done = await clean_up_run(request, session, admin, run_id, via="page")
     return await _isolation_page(request, session, admin, current=run, cleanup=done)

@@ -1,9 +1,9 @@
 """Users as admins see them: account metadata and usage counts, never the contents of a library."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +15,9 @@ from app.models import User
 PAGE_SIZE = 50
 
 
-@dataclass
-class UserSummary:
+class UserSummary(BaseModel):
+    """A user as the admin area shows them (page and API alike)."""
+
     id: uuid.UUID
     email: str
     name: str
