@@ -177,3 +177,17 @@ async def test_logins_and_failures_are_audited(client, superuser_engine):
     events = [(action, outcome) for action, outcome, _, _ in rows]
     assert events == [("register", "ok"), ("login", "ok"), ("login", "failed")]
     assert all(ip == "203.0.113.7" for *_, ip in rows)
+
+
+async def test_changing_the_password_signs_out_every_session(client):
+    email = new_email()
+    await register(client, email)
+    laptop, phone = await bearer_token(client, email), await bearer_token(client, email)
+    changed = await client.patch(
+        "/users/me", json={"password": "another fine long passphrase"}, headers=auth(laptop)
+    )
+    assert changed.status_code == 200, changed.text
+    for token in (laptop, phone):
+        assert (await client.get("/users/me", headers=auth(token))).status_code == 401
+    fresh = await bearer_token(client, email, password="another fine long passphrase")
+    assert (await client.get("/users/me", headers=auth(fresh))).status_code == 200

@@ -228,28 +228,42 @@ async def check_consistency(conn: AsyncConnection) -> CheckResult:
 STORAGE_CHECK = "Storage matches the database"
 
 
-async def storage_problems(conn: AsyncConnection, storage: Storage) -> list[tuple[str, str]]:
+async def storage_problems(
+    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None
+) -> list[tuple[str, str]]:
     """(problem, item) for every stored object under `users/` that no user or no document claims, and
     every document whose object is gone. The database sees only the keys it is given; it answers with
-    those keys and document ids, never another tenant's metadata."""
-    keys = await storage.list_keys(USERS_PREFIX)
+    those keys and document ids, never another tenant's metadata. List the keys before a transaction
+    is open (`keys`), so a long listing holds no database snapshot."""
+    if keys is None:
+        keys = await storage.list_keys(USERS_PREFIX)
     rows = await conn.execute(text("select problem, item from audit_storage(:keys)"), {"keys": keys})
     return [(problem, item) for problem, item in rows.all()]
 
 
-async def check_storage(conn: AsyncConnection, storage: Storage) -> CheckResult:
-    offenders = [f"{problem}: {item}" for problem, item in await storage_problems(conn, storage)]
+async def check_storage(
+    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None
+) -> CheckResult:
+    offenders = [f"{problem}: {item}" for problem, item in await storage_problems(conn, storage, keys)]
     return CheckResult(STORAGE_CHECK, not offenders, offenders)
 
 
 async def run_audit(conn: AsyncConnection, *, app_role: str, storage: Storage) -> list[CheckResult]:
-    """Every check; the live probe's canaries are rolled back whatever happens."""
+    """Every check; the live probe's canaries are rolled back whatever happens. The stored files are
+    listed first, before the checks open a transaction."""
+    try:
+        keys: list[str] | None = await storage.list_keys(USERS_PREFIX)
+        listing_error = None
+    except Exception as exc:  # storage that cannot be listed fails the check, with the reason
+        keys, listing_error = None, exc
     results = await catalog_checks(conn, app_role=app_role)
     results.append(await check_consistency(conn))
-    try:
-        results.append(await check_storage(conn, storage))
-    except Exception as exc:  # storage that cannot be listed fails the check, with the reason
-        results.append(CheckResult(STORAGE_CHECK, False, [f"could not list the stored files: {exc}"]))
+    if listing_error is None:
+        results.append(await check_storage(conn, storage, keys))
+    else:
+        results.append(
+            CheckResult(STORAGE_CHECK, False, [f"could not list the stored files: {listing_error}"])
+        )
     transaction = await conn.begin_nested() if conn.in_transaction() else await conn.begin()
     try:
         results.append(await check_live_probe(conn))

@@ -1,6 +1,7 @@
 """fastapi-users wiring: the user table adapter and the user manager (password rules, audit events)."""
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
@@ -54,6 +55,13 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     async def on_after_register(self, user: User, request: Request | None = None) -> None:
         await bind_tenant(self.session, Tenant(user.id))
         await audit.record(self.session, action="register", user_id=user.id, ip=client_ip(request))
+
+    async def on_after_update(self, user: User, update_dict: dict, request: Request | None = None) -> None:
+        if "password" in update_dict:
+            # A new password signs out every session that the old one let in.
+            user.sessions_valid_after = datetime.now(UTC)
+            await bind_tenant(self.session, Tenant(user.id))
+            await audit.record(self.session, action="password.change", user_id=user.id, ip=client_ip(request))
 
     async def on_after_login(
         self, user: User, request: Request | None = None, response: Response | None = None
