@@ -71,8 +71,8 @@
     });
   }
 
-  // Ask for the tree directly rather than through an event: offline, htmx arrives from its local
-  // fallback a moment after the page, and an event sent before it listens would be lost.
+  // Ask for the tree directly rather than through an event, which would be lost if htmx were not
+  // listening yet.
   function refreshTree() {
     var tree = document.getElementById("library-tree");
     if (!tree) return;

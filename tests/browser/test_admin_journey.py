@@ -24,9 +24,8 @@ async def _log_in(page, email: str) -> None:
 
 
 async def _search(page, text: str) -> None:
-    """Type into the search box until the filtered table shows. htmx binds the box once it has loaded
-    (offline: from its fallback, after the page) and processed the content; a keystroke before that
-    sends nothing, as it would for a person typing that fast."""
+    """Type into the search box until the filtered table shows: right after a boosted navigation htmx
+    may not have processed the new content yet, and a keystroke then sends nothing."""
     box = page.get_by_label("Search users")
     for _ in range(5):
         await box.fill("")
