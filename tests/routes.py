@@ -3,12 +3,9 @@
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from app.routing import api_routes
+from app.routing import api_routes as all_routes  # (full path, route) of every API route
 
-
-def all_routes(app) -> list[tuple[str, APIRoute]]:
-    """(full path, route) for each API route (the app's own walker, app/routing.py)."""
-    return api_routes(app)
+__all__ = ["all_routes", "plain_routes"]
 
 
 def plain_routes(app) -> list[tuple[str, Route]]:

@@ -9,13 +9,18 @@ from app.security.rate_limit import rate_limit
 
 router = APIRouter()
 for name, backend in (("jwt", bearer_backend), ("cookie", cookie_backend)):
-    router.include_router(
-        fastapi_users.get_auth_router(backend),
-        prefix=f"/auth/{name}",
-        tags=["auth"],
-        dependencies=[rate_limit("login")],
-        responses=errors(413, 429),
-    )
+    # Log-in is rate-limited; log-out, from the same fastapi-users router, is not.
+    auth_router = fastapi_users.get_auth_router(backend)
+    for limited in (True, False):
+        part = APIRouter()
+        part.routes = [route for route in auth_router.routes if route.path.endswith("/login") == limited]
+        router.include_router(
+            part,
+            prefix=f"/auth/{name}",
+            tags=["auth"],
+            dependencies=[rate_limit("login")] if limited else [],
+            responses=errors(413, 429) if limited else errors(413),
+        )
 router.include_router(
     fastapi_users.get_register_router(UserRead, UserCreate),
     prefix="/auth",

@@ -73,6 +73,26 @@ UPLOAD_LIMITS = {
 }
 
 
+async def store_all(
+    request: Request, session, tenant: Tenant, settings, folder, files: list[UploadFile]
+) -> list:
+    """Each uploaded file stored (or refused) on its own; the API and the no-JavaScript form share it.
+    How many files one request may carry is bounded before parsing (UPLOAD_LIMITS)."""
+    return [
+        await service.store_upload(
+            session,
+            tenant,
+            request.app.state.storage,
+            settings,
+            folder=folder,
+            filename=upload_file.filename,
+            source=upload_file.file,
+            queue=request.app.state.arq,
+        )
+        for upload_file in files
+    ]
+
+
 @router.post(
     "/api/upload",
     response_model=UploadResponse,
@@ -96,24 +116,7 @@ async def upload(
         folder = service.Folder.parse(semester, subject, book)
     except InvalidName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
-    if len(files) > settings.max_files_per_upload:
-        raise HTTPException(
-            status_code=400, detail=f"Upload at most {settings.max_files_per_upload} files at once."
-        )
-    results = []
-    for upload_file in files:
-        results.append(
-            await service.store_upload(
-                session,
-                tenant,
-                request.app.state.storage,
-                settings,
-                folder=folder,
-                filename=upload_file.filename,
-                source=upload_file.file,
-                queue=request.app.state.arq,
-            )
-        )
+    results = await store_all(request, session, tenant, settings, folder, files)
     stored = [result for result in results if result.status != "rejected"]
     status = 201 if stored else results[0].http_status
     return JSONResponse({"files": [result.as_dict() for result in results]}, status_code=status)

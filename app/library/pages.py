@@ -9,7 +9,13 @@ from sqlalchemy import select
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.ingestion.scan import scan_library
 from app.library import service
-from app.library.api import UPLOAD_LIMITS, delete_document_or_404, delete_folder_or_404, document_or_404
+from app.library.api import (
+    UPLOAD_LIMITS,
+    delete_document_or_404,
+    delete_folder_or_404,
+    document_or_404,
+    store_all,
+)
 from app.library.names import InvalidName
 from app.models import Document
 from app.security.rate_limit import rate_limit
@@ -84,7 +90,7 @@ async def upload_without_javascript(
         return await _render(
             request, session, tenant, user, settings, status_code=400, error=str(exc), folder=typed
         )
-    files = [f for f in files if f.filename][: settings.max_files_per_upload]
+    files = [f for f in files if f.filename]
     if not files:
         return await _render(
             request,
@@ -96,19 +102,7 @@ async def upload_without_javascript(
             error="Choose at least one PDF.",
             folder=typed,
         )
-    results = [
-        await service.store_upload(
-            session,
-            tenant,
-            request.app.state.storage,
-            settings,
-            folder=folder,
-            filename=f.filename,
-            source=f.file,
-            queue=request.app.state.arq,
-        )
-        for f in files
-    ]
+    results = await store_all(request, session, tenant, settings, folder, files)
     return await _render(request, session, tenant, user, settings, results=results, folder=typed)
 
 

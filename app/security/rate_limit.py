@@ -84,8 +84,6 @@ def rate_limit(action: Action):
     """A dependency that counts the request against `action`'s limits, or answers 429."""
 
     async def check(request: Request, user: User | None = Depends(optional_active_user)) -> None:
-        if action == "login" and not request.url.path.endswith("login"):
-            return  # the auth routers' log-out shares the dependency
         if action == "login":
             who = await _attempted_account(request)
         else:
