@@ -1,12 +1,14 @@
-"""Sanity-check bench/qa.jsonl against the PDFs in the shared corpus.
+"""Sanity-check the question sets (bench/qa_dev.jsonl, bench/qa_test.jsonl) against the shared corpus.
 
-    .venv/bin/python bench/check_qa.py [path/to/qa.jsonl]
+    .venv/bin/python bench/check_qa.py [path/to/set.jsonl ...]   (default: every bench/qa_*.jsonl)
 
 For each answerable line: the book must exist, every listed page (1-based physical PDF page) must
 exist, and at least one of a few distinctive keywords of the answer must occur, case-insensitively,
 in the text of the listed pages. Keywords are the answer's words (4+ letters, no stopwords) that occur
 somewhere in the book on the fewest pages. Unanswerable lines must have book null, pages [] and
-answer "". Prints one line per entry and a summary; exits 1 if anything is suspicious.
+answer "". A line may name the books it is asked of in "scope_books" (file names); a scope question
+("scope": true) must, and its book must be one of them. Prints one line per entry and a summary per
+file; exits 1 if anything is suspicious.
 """
 
 import json
@@ -65,6 +67,16 @@ def check_entry(entry: dict, library: Library) -> tuple[bool, str]:
     book, pages, answer = entry.get("book"), entry.get("pages"), entry.get("answer")
     if not isinstance(entry.get("question"), str) or not isinstance(pages, list):
         return False, "bad schema"
+    scope_books = entry.get("scope_books")
+    if scope_books is not None:
+        if not isinstance(scope_books, list) or not scope_books:
+            return False, "scope_books must be a non-empty list of file names"
+        if unknown := [name for name in scope_books if not (library.folder / str(name)).is_file()]:
+            return False, f"unknown scope book(s) {unknown}"
+        if book is not None and book not in scope_books:
+            return False, f"{book} is not among its scope_books {scope_books}"
+    if entry.get("scope") and (book is None or not scope_books):
+        return False, "a scope question needs a book and scope_books"
     if book is None:
         ok = pages == [] and answer == ""
         return ok, "unanswerable" if ok else "unanswerable entry must have pages [] and answer ''"
@@ -86,8 +98,13 @@ def check_entry(entry: dict, library: Library) -> tuple[bool, str]:
 
 
 def main() -> int:
-    qa_path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "qa.jsonl"
+    paths = [Path(arg) for arg in sys.argv[1:]] or sorted((ROOT / "bench").glob("qa_*.jsonl"))
     library = Library(BOOKS)
+    return max(check_file(path, library) for path in paths)
+
+
+def check_file(qa_path: Path, library: Library) -> int:
+    print(f"{qa_path.name}:")
     n_ok = n_bad = n_unanswerable = 0
     for number, line in enumerate(qa_path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
