@@ -1,5 +1,6 @@
 """Upload, browse, search, open and delete, through the API and the pages, on local storage."""
 
+import asyncio
 import hashlib
 import uuid
 
@@ -118,6 +119,39 @@ async def test_quotas_on_count_and_bytes(client, owner_engine):
     no_space = await bob.upload(FORALLX)
     assert no_space.status_code == 413
     assert "Not enough space" in no_space.json()["files"][0]["error"]
+
+
+async def test_a_quota_of_zero_is_a_quota_not_the_default(client, owner_engine):
+    ada = await new_student(client)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("update users set quota_documents = 0 where id = :id"), {"id": ada.id})
+    full = await ada.upload(("a.pdf", pdf_bytes("zero documents")))
+    assert full.status_code == 413
+    assert full.json()["files"][0]["error"] == "Your library is full (0 documents)."
+
+    bob = await new_student(client)
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("update users set quota_bytes = 0 where id = :id"), {"id": bob.id})
+    no_space = await bob.upload(("b.pdf", pdf_bytes("zero bytes")))
+    assert no_space.status_code == 413
+    assert "Not enough space" in no_space.json()["files"][0]["error"]
+    assert (await ada.get("/api/files")).json() == [] and (await bob.get("/api/files")).json() == []
+
+
+@pytest.mark.parametrize("quota", ["quota_documents", "quota_bytes"])
+async def test_parallel_uploads_cannot_exceed_a_quota(client, owner_engine, quota):
+    ada = await new_student(client)
+    held = pdf_bytes("held 0")
+    # Room for exactly one more file of the same size, counted in documents or in bytes.
+    limit = 2 if quota == "quota_documents" else 2 * len(held) + len(held) // 2
+    async with owner_engine.begin() as conn:
+        await conn.execute(text(f"update users set {quota} = :n where id = :id"), {"n": limit, "id": ada.id})
+    await ada.upload_one(("held.pdf", held))
+    responses = await asyncio.gather(
+        *(ada.upload((f"parallel{n}.pdf", pdf_bytes(f"held {n + 1}"))) for n in range(6))
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [413] * 5, [r.text for r in responses]
+    assert len((await ada.get("/api/files")).json()) == 2
 
 
 @pytest.mark.parametrize("field", ["semester", "subject", "book"])

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.admin.access import admin_rows
 from app.config import Settings
+from app.library.service import quotas_of
 from app.models import User
 
 PAGE_SIZE = 50
@@ -35,6 +36,7 @@ class UserSummary(BaseModel):
 
 def _summary(user: User, usage: tuple[int, int, int], settings: Settings) -> UserSummary:
     documents, bytes_used, chunks = usage
+    quota_documents, quota_bytes = quotas_of(user, settings)
     return UserSummary(
         id=user.id,
         email=user.email,
@@ -46,8 +48,8 @@ def _summary(user: User, usage: tuple[int, int, int], settings: Settings) -> Use
         documents=documents,
         bytes_used=bytes_used,
         chunks=chunks,
-        quota_bytes=user.quota_bytes or settings.default_quota_bytes,
-        quota_documents=user.quota_documents or settings.default_quota_documents,
+        quota_bytes=quota_bytes,
+        quota_documents=quota_documents,
         custom_quota=user.quota_bytes is not None or user.quota_documents is not None,
     )
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,6 +85,17 @@ def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f}".rstrip("0").rstrip(".")
 
 
+_QUOTA_LOCK = text("select pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def quotas_of(user: User, settings: Settings) -> tuple[int, int]:
+    """(documents, bytes) the user may store: their own quotas, or the defaults where they set none.
+    A quota of 0 is a quota (nothing more may be uploaded), not "the default"."""
+    documents = settings.default_quota_documents if user.quota_documents is None else user.quota_documents
+    size = settings.default_quota_bytes if user.quota_bytes is None else user.quota_bytes
+    return documents, size
+
+
 async def _usage(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
     statement = owned(select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)), Document, tenant)
     count, total = (await session.execute(statement)).one()
@@ -145,9 +156,11 @@ async def store_upload(
     if PDF_SIGNATURE not in head:
         return _rejected(name, "not_pdf", "This is not a PDF file (it lacks the %PDF- signature).", 415)
 
+    # Parallel uploads of one user wait for each other here, until the holder's request commits: each
+    # counts what the others stored, so together they cannot exceed the quota.
+    await session.execute(_QUOTA_LOCK, {"key": f"quota:{tenant.user_id}"})
     user = await session.get(User, tenant.user_id)
-    quota_documents = user.quota_documents or settings.default_quota_documents
-    quota_bytes = user.quota_bytes or settings.default_quota_bytes
+    quota_documents, quota_bytes = quotas_of(user, settings)
     count, used = await _usage(session, tenant)
     if count >= quota_documents:
         return _rejected(name, "quota", f"Your library is full ({quota_documents} documents).", 413)
