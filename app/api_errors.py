@@ -15,6 +15,8 @@ DESCRIPTIONS = {
     413: "Too large: the request body, a file, or the user's quota.",
     415: "Not a PDF.",
     429: "Rate limited; `Retry-After` says when to try again.",
+    503: "Busy (every database connection or the question embedder is taken); `Retry-After` says when "
+    "to try again.",
 }
 
 

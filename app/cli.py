@@ -2,9 +2,9 @@
 
 import asyncio
 import getpass
+import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,48 +48,48 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default: HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default: PORT or 8000)."),
+    web_workers: int = typer.Option(
+        None, "--web-workers", min=1, help="Web processes (default: WEB_WORKERS or the number of CPUs)."
+    ),
 ) -> None:
-    """Run the web app and a worker, with embedded Postgres and Redis where no URL is set."""
-    from app.migrate import upgrade_to_head
+    """Run the web app and a worker, with embedded Postgres and Redis where no URL is set.
 
+    Every process is supervised: one that dies is logged and started again, the others keep serving."""
+    from app.migrate import upgrade_to_head
+    from app.supervise import Supervised, stop_all
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    web_workers = web_workers or settings.web_workers or os.cpu_count() or 1
     services, urls = _start_services()
-    children: list[subprocess.Popen] = []
+    children: list[Supervised] = []
     try:
         if settings.database_url:
             asyncio.run(upgrade_to_head(urls.database_url))
         env = {**os.environ, **urls.as_env()}
         web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
+        web += ["--workers", str(web_workers)]  # uvicorn's supervisor restarts a web process that dies
         worker = [sys.executable, "-m", "app.cli", "worker"]
-        # Own sessions: Ctrl-C reaches only this process, which then stops each child once, in order.
-        children = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in (web, worker)]
-        console.print(f"[bold]StudyRAG[/bold] is running on http://{host}:{port} — Ctrl-C stops it.")
+        children = [Supervised("web app", web, env), Supervised("ingestion worker", worker, env)]
+        for child in children:
+            child.start()
+        console.print(
+            f"[bold]StudyRAG[/bold] is running on http://{host}:{port} "
+            f"({web_workers} web process{'es' if web_workers > 1 else ''}) — Ctrl-C stops it."
+        )
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(child.poll() is None for child in children):
+        while True:
+            for child in children:
+                child.check()
             time.sleep(0.5)
-        console.print("[red]A StudyRAG process exited; stopping the others.[/red]")
-        raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("Stopping…")
     finally:
-        _stop(children)
+        stop_all(children)
         services.stop()
         console.print("Stopped.")
-
-
-def _stop(children: list[subprocess.Popen], timeout: float = 10) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 @cli.command()

@@ -74,7 +74,10 @@ class Settings(BaseSettings):
     max_pdf_pages: int = 5000
     parse_timeout_seconds: int = 300
     parse_memory_mb: int = 2048
-    ingest_stale_seconds: int = 120  # a running job silent this long is taken to be dead
+    # A running job beats every INGEST_HEARTBEAT_SECONDS; one silent for INGEST_STALE_SECONDS is taken
+    # to be dead (its worker was killed) and is requeued by the reconciler.
+    ingest_heartbeat_seconds: float = 5.0
+    ingest_stale_seconds: int = 30
     ingest_max_tries: int = 5
 
     # Embeddings: "local" (a model shipped in a pip package) or "openai" (langchain-openai).
@@ -96,6 +99,20 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Serving a class at once. Every web process has its own pool, so WEB_WORKERS × (DB_POOL_SIZE +
+    # DB_MAX_OVERFLOW) + the workers' pools must fit in Postgres' max_connections (README, "Scale").
+    # A request waits at most DB_POOL_TIMEOUT seconds for a connection, and a question at most
+    # OVERLOAD_WAIT_SECONDS for the embedder (EMBED_CONCURRENCY at once, OVERLOAD_QUEUE waiting per
+    # process); past that it gets 503 with Retry-After.
+    web_workers: int | None = None  # default: the number of CPUs
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    db_pool_timeout: float = 5.0
+    embed_concurrency: int = 2
+    overload_queue: int = 100
+    overload_wait_seconds: float = 5.0
+    overload_retry_after: int = 5
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> "Settings":

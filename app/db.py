@@ -28,6 +28,15 @@ def make_engine(url: str, **kwargs) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def pool_options(settings) -> dict:
+    """A process's share of Postgres connections (see the README's "Scale" for the arithmetic)."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+    }
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -43,6 +52,14 @@ def after_commit(session: AsyncSession, callback: Callback) -> None:
 def on_rollback(session: AsyncSession, callback: Callback) -> None:
     """Run `callback` if the request's transaction is rolled back (remove an object stored for it)."""
     session.info.setdefault("on_rollback", []).append(callback)
+
+
+async def release(session: AsyncSession) -> None:
+    """Give the session's pooled connection back before slow work (Redis, embedding, a model, a
+    stream). What the request has written so far commits; its next query opens a new transaction, and
+    the tenant binding is applied to it again (app.tenancy)."""
+    if session.in_transaction():
+        await session.commit()
 
 
 async def _run(session: AsyncSession, key: str) -> None:

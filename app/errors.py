@@ -64,7 +64,9 @@ async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Re
         return RedirectResponse(target, status_code=303)
     if exc.status_code == 413 and exc.detail == "Content Too Large":  # Starlette's body limit
         return _error_page(request, 413, too_large_message())
-    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code < 500 else None
+    # Server errors keep their details to the log; a 503's says only that we are busy, and for how long.
+    readable = exc.status_code < 500 or exc.status_code == 503
+    detail = exc.detail if isinstance(exc.detail, str) and readable else None
     response = _error_page(
         request, exc.status_code, detail if detail != HTTPStatus(exc.status_code).phrase else None
     )

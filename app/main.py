@@ -19,7 +19,7 @@ from app.auth.renewal import SessionRenewalMiddleware
 from app.chat import api as chat_api
 from app.chat import pages as chat_pages
 from app.config import PROJECT_ROOT, get_settings
-from app.db import make_engine, make_sessionmaker
+from app.db import make_engine, make_sessionmaker, pool_options
 from app.embedded import EmbeddedServices
 from app.errors import ReadableTooLargeMiddleware, install_error_handlers
 from app.ingestion import api as ingestion_api
@@ -27,6 +27,7 @@ from app.library import api as library_api
 from app.library import pages as library_pages
 from app.library.storage import make_storage
 from app.migrate import upgrade_to_head
+from app.overload import Gate, install_overload_handlers
 from app.security.csrf import CrossSiteRequestMiddleware
 from app.security.headers import SecurityHeadersMiddleware
 from app.security.rate_limit import RateLimiter
@@ -43,11 +44,18 @@ async def lifespan(app: FastAPI):
     if not settings.database_url:
         # Embedded database: nobody else runs migrations for it.
         await upgrade_to_head(urls.database_url)
-    app.state.engine = make_engine(urls.app_database_url)
+    app.state.engine = make_engine(urls.app_database_url, **pool_options(settings))
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
     app.state.storage = make_storage(settings)
     app.state.rate_limiter = RateLimiter(urls.redis_url, settings)
+    app.state.embed_gate = Gate(
+        "the question embedder",
+        capacity=settings.embed_concurrency,
+        max_waiting=settings.overload_queue,
+        timeout=settings.overload_wait_seconds,
+        retry_after=settings.overload_retry_after,
+    )
     try:
         yield
     finally:
@@ -64,6 +72,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_overload_handlers(app, pool_retry_after=settings.overload_retry_after)
     # Added last is outermost: the headers land on every response, refusals included. Bodies are
     # limited here (routes that take uploads raise their own limit), inside the middleware that
     # turns Starlette's bare 413 into a page or JSON that says what the limits are.

@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy import func as sql_func
 
 from app.config import get_settings
-from app.db import make_engine, make_sessionmaker
+from app.db import make_engine, make_sessionmaker, pool_options
 from app.ingestion.embeddings import get_embedder
 from app.ingestion.tasks import ingest_document, reconcile
 from app.library.storage import make_storage
@@ -35,7 +35,7 @@ async def startup(ctx) -> None:
             raise RuntimeError("Set DATABASE_URL, or start the worker with `studyrag worker`.")
         url = settings.app_url_for(settings.database_url)
     ctx["settings"] = settings
-    ctx["engine"] = make_engine(url)
+    ctx["engine"] = make_engine(url, **pool_options(settings))
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["storage"] = make_storage(settings)
     embedder = get_embedder(settings)
@@ -67,7 +67,7 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(purge_revoked_tokens, minute={7}, run_at_startup=False),
-        cron(reconcile, second=set(range(0, 60, 15)), run_at_startup=True, unique=True, timeout=60),
+        cron(reconcile, second=set(range(0, 60, 5)), run_at_startup=True, unique=True, timeout=60),
     ]
     on_startup = startup
     on_shutdown = shutdown

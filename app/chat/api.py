@@ -12,6 +12,7 @@ from app.api_errors import COMMON, errors
 from app.chat import service
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
+from app.db import release
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
@@ -70,12 +71,27 @@ class MessageOut(BaseModel):
     sources: list[SourceOut]
 
 
-def _asking(request: Request, tenant, settings, body: ChatRequest):
-    return service.ask(
+async def prepare_question(request: Request, session, tenant, settings, **question) -> service.Prepared:
+    """Check the conversation on the request's session, give its connection back, then retrieve
+    (short sessions of its own). Refusals (404, 409, 503) happen here, before any answer is sent."""
+    await conversation_open_or_refuse(request, session, tenant, settings, question.get("conversation_id"))
+    await release(session)
+    return await service.prepare(
         request.app.state.sessionmaker,
         tenant,
         settings,
         get_embedder(settings),
+        embed_gate=request.app.state.embed_gate,
+        **question,
+    )
+
+
+def _prepare(request: Request, session, tenant, settings, body: ChatRequest):
+    return prepare_question(
+        request,
+        session,
+        tenant,
+        settings,
         question=body.query,
         scope=body.scope(),
         conversation_id=body.conversation_id,
@@ -110,15 +126,15 @@ async def delete_conversation_or_404(request: Request, session, tenant, conversa
 
 
 @router.post(
-    "/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")], responses=errors(409, 429)
+    "/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")], responses=errors(409, 429, 503)
 )
 async def chat(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> ChatResponse:
     """Ask within a scope; the answer cites book and page, or says it is not in the library."""
-    await conversation_open_or_refuse(request, session, tenant, settings, body.conversation_id)
+    prepared = await _prepare(request, session, tenant, settings, body)
     final: dict = {}
-    async for piece in _asking(request, tenant, settings, body):
+    async for piece in service.answer(request.app.state.sessionmaker, tenant, settings, prepared):
         if isinstance(piece, dict):
             final = piece
     return ChatResponse(answer_html=render_answer(final["answer"]), **final)
@@ -141,7 +157,7 @@ STREAM_EVENTS = {
             }
         },
     },
-    **errors(409, 429),
+    **errors(409, 429, 503),
 }
 
 
@@ -152,8 +168,8 @@ async def chat_stream(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
 ) -> StreamingResponse:
     """The same, streamed as server-sent events: `token` events, then one `done` with the sources."""
-    await conversation_open_or_refuse(request, session, tenant, settings, body.conversation_id)
-    asking = _asking(request, tenant, settings, body)
+    prepared = await _prepare(request, session, tenant, settings, body)
+    asking = service.answer(request.app.state.sessionmaker, tenant, settings, prepared)
 
     async def events():
         try:

@@ -14,11 +14,10 @@ from sqlalchemy import select
 
 from app.chat import answer as answers
 from app.chat import service
-from app.chat.api import conversation_open_or_refuse, delete_conversation_or_404
+from app.chat.api import delete_conversation_or_404, prepare_question
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
-from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
 from app.models import Conversation, Document, Message
 from app.security.rate_limit import rate_limit
@@ -135,17 +134,17 @@ async def ask_without_javascript(
     conversation_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """The plain form post; chat.js streams the answer from /api/chat/stream instead."""
-    await conversation_open_or_refuse(request, session, tenant, settings, conversation_id)
-    final: dict = {}
-    async for piece in service.ask(
-        request.app.state.sessionmaker,
+    prepared = await prepare_question(
+        request,
+        session,
         tenant,
         settings,
-        get_embedder(settings),
         question=query,
         scope=Scope.parse(semester, subject, list(books)[:100]),
         conversation_id=conversation_id,
-    ):
+    )
+    final: dict = {}
+    async for piece in service.answer(request.app.state.sessionmaker, tenant, settings, prepared):
         if isinstance(piece, dict):
             final = piece
     return RedirectResponse(f"/chat/{final['conversation_id']}", status_code=303)

@@ -3,6 +3,8 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,6 +13,7 @@ from app.chat import answer as answers
 from app.chat.retrieval import Scope, retrieve
 from app.config import Settings, get_settings
 from app.models import Conversation, Document, Message
+from app.overload import Gate
 from app.tenancy import Tenant, bind_tenant, owned
 
 MAX_QUESTION = get_settings().max_question_chars
@@ -75,7 +78,18 @@ async def mark_deleted_sources(session: AsyncSession, tenant: Tenant, messages: 
             source["deleted"] = source["document_id"] not in alive
 
 
-async def ask(
+@dataclass
+class Prepared:
+    """A question with what retrieval found for it: everything answering needs, and no connection."""
+
+    question: str
+    scope: Scope
+    conversation_id: uuid.UUID | None
+    history: list[tuple[str, str]]
+    passages: list
+
+
+async def prepare(
     sessionmaker: async_sessionmaker[AsyncSession],
     tenant: Tenant,
     settings: Settings,
@@ -84,23 +98,25 @@ async def ask(
     question: str,
     scope: Scope,
     conversation_id: uuid.UUID | None = None,
-) -> AsyncIterator[str | dict]:
-    """Yields answer text as it is produced, then a final dict: answer, mode, sources, conversation_id.
-
-    Opens its own sessions (it outlives the request's when streamed); raises ConversationNotFound for a
-    conversation that is not this tenant's.
-    """
+    embed_gate: Gate | None = None,
+) -> Prepared:
+    """History, the question's embedding and the passages — each database step in a short session of
+    its own, so no connection is held while the question is embedded. Raises ConversationNotFound for a
+    conversation that is not this tenant's, and Overloaded when the embedder's queue is full."""
     question = question.strip()[:MAX_QUESTION]
-    async with sessionmaker() as session:
-        await bind_tenant(session, tenant)
-        history: list[tuple[str, str]] = []
-        if conversation_id is not None:
+    history: list[tuple[str, str]] = []
+    if conversation_id is not None:
+        async with sessionmaker() as session:
+            await bind_tenant(session, tenant)
             await get_conversation(session, tenant, conversation_id)
             recent = (await messages_of(session, tenant, conversation_id))[-2 * settings.chat_history_turns :]
             history = [(m.role, m.content) for m in recent]
-        previous = next((content for role, content in reversed(history) if role == "user"), "")
-        search_text = f"{previous}\n{question}" if previous and len(question.split()) < 8 else question
+    previous = next((content for role, content in reversed(history) if role == "user"), "")
+    search_text = f"{previous}\n{question}" if previous and len(question.split()) < 8 else question
+    async with embed_gate.enter() if embed_gate else nullcontext():
         vector = await asyncio.to_thread(embedder.embed_query, search_text)
+    async with sessionmaker() as session:
+        await bind_tenant(session, tenant)
         passages = await retrieve(
             session,
             tenant,
@@ -111,7 +127,15 @@ async def ask(
             k=settings.chat_passages,
             methods=("vector", "text") if settings.chat_retrieval == "hybrid" else ("vector",),
         )
+    return Prepared(question, scope, conversation_id, history, passages)
 
+
+async def answer(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, settings: Settings, prepared: Prepared
+) -> AsyncIterator[str | dict]:
+    """Yields answer text as it is produced, then a final dict: answer, mode, sources, conversation_id.
+    No connection is held while the answer is generated; the exchange is saved in one short session."""
+    question, scope, passages = prepared.question, prepared.scope, prepared.passages
     if not answers.relevant(passages, settings):
         result = answers.not_found(scope)
         yield result.text
@@ -120,7 +144,7 @@ async def ask(
         yield result.text
     else:
         result = None
-        async for piece in answers.generate(settings, question, passages, history, scope):
+        async for piece in answers.generate(settings, question, passages, prepared.history, scope):
             if isinstance(piece, answers.Answer):
                 result = piece
             else:
@@ -128,6 +152,7 @@ async def ask(
         if result.mode == "not_found":
             yield result.text
 
+    conversation_id = prepared.conversation_id
     async with sessionmaker() as session, session.begin():
         await bind_tenant(session, tenant)
         if conversation_id is None:
@@ -163,3 +188,29 @@ async def ask(
         "sources": result.sources_json(),
         "conversation_id": str(conversation_id),
     }
+
+
+async def ask(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant: Tenant,
+    settings: Settings,
+    embedder,
+    *,
+    question: str,
+    scope: Scope,
+    conversation_id: uuid.UUID | None = None,
+    embed_gate: Gate | None = None,
+) -> AsyncIterator[str | dict]:
+    """`prepare`, then `answer`: for callers that do not stream."""
+    prepared = await prepare(
+        sessionmaker,
+        tenant,
+        settings,
+        embedder,
+        question=question,
+        scope=scope,
+        conversation_id=conversation_id,
+        embed_gate=embed_gate,
+    )
+    async for piece in answer(sessionmaker, tenant, settings, prepared):
+        yield piece

@@ -19,7 +19,7 @@ from app import audit
 from app.config import Settings
 from app.db import after_commit
 from app.ingestion.embeddings import get_embedder
-from app.ingestion.queue import enqueue_ingest
+from app.ingestion.queue import enqueue_ingest, queue_positions
 from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.keys import document_key, user_prefix
 from app.library.names import InvalidName
@@ -126,9 +126,13 @@ async def scan_library(
     to_queue.extend(waiting_ids)
     result.queued = len(to_queue)
 
+    positions = await queue_positions(session, tenant) if to_queue else {}
+
     async def enqueue_all() -> None:
         for document_id in to_queue:
-            await enqueue_ingest(queue, document_id, tenant.user_id)
+            await enqueue_ingest(
+                queue, document_id, tenant.user_id, files_ahead=positions.get(document_id, 0)
+            )
 
     if to_queue:
         after_commit(session, enqueue_all)

@@ -10,6 +10,8 @@ import logging
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from arq import Retry
@@ -61,6 +63,36 @@ class _Progress:
                 .where(Document.id == self.document_id)
                 .values(heartbeat_at=text("now()"), updated_at=text("now()"), **values)
             )
+
+    async def beat(self) -> None:
+        async with self.ctx["sessionmaker"]() as session, session.begin():
+            await bind_tenant(session, self.tenant)
+            await session.execute(
+                update(Document).where(Document.id == self.document_id).values(heartbeat_at=text("now()"))
+            )
+
+
+@asynccontextmanager
+async def _heartbeat(progress: _Progress, every: float) -> AsyncIterator[None]:
+    """A sign of life every `every` seconds while the job runs — also through a long page or a long
+    embedding batch — so the reconciler never takes a live job for dead, and takes a dead one (a
+    worker killed mid-job) in INGEST_STALE_SECONDS instead of minutes."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await progress.beat()
+            except Exception as exc:  # a missed beat is retried at the next one
+                log.warning("heartbeat of %s failed: %r", progress.document_id, exc)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def _load(ctx, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
@@ -148,32 +180,35 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             return "gone"
         if document.status == "ready" and document.embedding_model == ctx["embedder"].model_name:
             return "ready"
-        await progress.set(status="parsing", pages_done=0, error=None)
-        with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
-            path = Path(tmp) / "document.pdf"
-            await ctx["storage"].download(document.storage_key, path)
-            lap("fetch")
+        async with _heartbeat(progress, settings.ingest_heartbeat_seconds):
+            await progress.set(status="parsing", pages_done=0, error=None)
+            with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
+                path = Path(tmp) / "document.pdf"
+                await ctx["storage"].download(document.storage_key, path)
+                lap("fetch")
 
-            async def parsed(done: int, total: int) -> None:
-                await progress.set(pages_done=done, page_count=total or None)
+                async def parsed(done: int, total: int) -> None:
+                    await progress.set(pages_done=done, page_count=total or None)
 
-            pages = await extract_pages(
-                path,
-                max_pages=settings.max_pdf_pages,
-                time_limit=settings.parse_timeout_seconds,
-                memory_mb=settings.parse_memory_mb,
-                on_progress=parsed,
-            )
-            lap("parse")
-        passages = chunk_pages(pages)
-        lap("chunk")
-        if not passages:
-            raise PdfRefused("no_text", "This PDF has no text layer (scanned pages); OCR is not available.")
-        await progress.set(status="embedding", pages_done=0, page_count=len(pages))
-        vectors = await _embed(ctx, passages, progress, len(pages))
-        lap("embed")
-        written = await _replace_chunks(ctx, tenant, doc_id, passages, vectors, pages=len(pages))
-        lap("write")
+                pages = await extract_pages(
+                    path,
+                    max_pages=settings.max_pdf_pages,
+                    time_limit=settings.parse_timeout_seconds,
+                    memory_mb=settings.parse_memory_mb,
+                    on_progress=parsed,
+                )
+                lap("parse")
+            passages = chunk_pages(pages)
+            lap("chunk")
+            if not passages:
+                raise PdfRefused(
+                    "no_text", "This PDF has no text layer (scanned pages); OCR is not available."
+                )
+            await progress.set(status="embedding", pages_done=0, page_count=len(pages))
+            vectors = await _embed(ctx, passages, progress, len(pages))
+            lap("embed")
+            written = await _replace_chunks(ctx, tenant, doc_id, passages, vectors, pages=len(pages))
+            lap("write")
         log.info(
             "ingested %s: %s pages, %s passages (%s)",
             document_id,
@@ -225,12 +260,14 @@ async def reconcile(ctx) -> int:
             )
         ).all()
     requeued = 0
+    ranks: dict = {}  # each owner's requeued files line up behind one another, not ahead of others
     for document_id, user_id, status in rows:
+        ranks[user_id] = ahead = ranks.get(user_id, -1) + 1
         if status in ("parsing", "embedding"):
             # Its worker died mid-job: the job is still in the queue, held by an in-progress mark that
             # would only expire after the job timeout. Lift the mark so a live worker takes it now.
             await redis.delete(in_progress_key_prefix + job_id(document_id))
-        if await enqueue_ingest(redis, document_id, user_id):
+        if await enqueue_ingest(redis, document_id, user_id, files_ahead=ahead):
             requeued += 1
         async with ctx["sessionmaker"]() as session, session.begin():
             await bind_tenant(session, Tenant(user_id))

@@ -7,6 +7,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy import select
 
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
+from app.ingestion.queue import queue_positions
 from app.ingestion.scan import scan_library
 from app.library import service
 from app.library.api import (
@@ -47,6 +48,7 @@ async def _render(
         "q": q,
         "tree": service.library_tree(documents),
         "names": await _folder_names(session, tenant),
+        "queue_positions": await queue_positions(session, tenant),
         "max_upload_mb": settings.max_upload_mb,
         **extra,
     }
@@ -112,7 +114,8 @@ async def file_status(
 ) -> Response:
     """The status cell of one file, polled by the page while the file is ingested."""
     document = await document_or_404(request, session, tenant, document_id, action="job.read")
-    return templates.TemplateResponse(request, "library/_status.html", {"d": document})
+    context = {"d": document, "queue_positions": await queue_positions(session, tenant)}
+    return templates.TemplateResponse(request, "library/_status.html", context)
 
 
 @router.post("/library/scan")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.config import Settings
 from app.db import after_commit, on_rollback
-from app.ingestion.queue import enqueue_ingest
+from app.ingestion.queue import enqueue_ingest, queue_positions
 from app.library.keys import document_key
 from app.library.names import InvalidName, file_name, folder_name
 from app.library.storage import Storage
@@ -204,7 +204,8 @@ async def store_upload(
         )
     on_rollback(session, lambda: storage.delete(key))
     if queue is not None:
-        after_commit(session, lambda: enqueue_ingest(queue, document.id, tenant.user_id))
+        ahead = (await queue_positions(session, tenant)).get(document.id, 0)
+        after_commit(session, lambda: enqueue_ingest(queue, document.id, tenant.user_id, files_ahead=ahead))
     await audit.record(
         session,
         action="upload",

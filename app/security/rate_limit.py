@@ -21,6 +21,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from app.auth.backend import optional_active_user
 from app.auth.users import client_ip
 from app.config import Settings
+from app.db import SessionDep, release
 from app.models import User
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ async def _attempted_account(request: Request) -> str | None:
 def rate_limit(action: Action):
     """A dependency that counts the request against `action`'s limits, or answers 429."""
 
-    async def check(request: Request, user: User | None = Depends(optional_active_user)) -> None:
+    async def check(
+        request: Request, session: SessionDep, user: User | None = Depends(optional_active_user)
+    ) -> None:
+        await release(session)  # no pooled connection is held while Redis counts
         if action == "login":
             who = await _attempted_account(request)
         else:
