@@ -1,9 +1,10 @@
 """Ingestion status and Scan library, as JSON."""
 
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api_errors import COMMON
 from app.deps import SessionDep, SettingsDep, TenantDep
@@ -13,11 +14,28 @@ from app.library.api import document_or_404
 router = APIRouter(prefix="/api", tags=["ingestion"], responses=COMMON)
 
 
+# What each status means (the plan's PENDING is `uploaded`/`queued`, PROCESSING `parsing`/`embedding`,
+# SUCCESS `ready`). The same statuses, in order, as app.models.document.DOCUMENT_STATUSES.
+STATUS_MEANINGS = {
+    "uploaded": "stored, not queued for ingestion yet (Scan library queues it)",
+    "queued": "waiting for a worker",
+    "parsing": "reading the text of each page; `progress` counts the pages read",
+    "embedding": "indexing the passages; `progress` counts again, the pages indexed",
+    "ready": "searchable; `progress` equals `total`",
+    "failed": "stopped; `error` says why in a sentence",
+}
+DocumentStatus = Literal["uploaded", "queued", "parsing", "embedding", "ready", "failed"]
+
+
 class JobStatus(BaseModel):
     id: uuid.UUID
-    status: str
+    status: DocumentStatus = Field(
+        description="\n".join(f"- `{status}`: {meaning}" for status, meaning in STATUS_MEANINGS.items())
+    )
     pages_done: int
     page_count: int | None
+    progress: int = Field(description="Pages done in the current step (the same as `pages_done`).")
+    total: int | None = Field(description="Pages in the document (`page_count`); null until it is opened.")
     passages: int
     error: str | None
 
@@ -39,6 +57,8 @@ async def job_status(
         status=document.status,
         pages_done=document.pages_done,
         page_count=document.page_count,
+        progress=document.pages_done,
+        total=document.page_count,
         passages=document.chunk_count,
         error=document.error,
     )

@@ -93,6 +93,16 @@ async def store_all(
     ]
 
 
+def upload_answer(results: list[service.UploadResult]) -> dict:
+    """Each file's result, with the plan's fields beside it: `success`, and one file's key, job and status."""
+    files = [result.as_dict() | ({"job_id": str(result.id)} if result.id else {}) for result in results]
+    answer = {"success": all(result.status != "rejected" for result in results), "files": files}
+    if len(files) == 1:
+        (only,) = files
+        answer |= {"s3_key": only.get("key"), "job_id": only.get("job_id"), "status": only["status"]}
+    return answer
+
+
 @router.post(
     "/api/upload",
     response_model=UploadResponse,
@@ -108,18 +118,24 @@ async def upload(
     settings: SettingsDep,
     semester: Annotated[str, Form(min_length=1, max_length=200)],
     subject: Annotated[str, Form(min_length=1, max_length=200)],
-    book: Annotated[str, Form(min_length=1, max_length=200)],
     files: Annotated[list[UploadFile], File(alias="file", min_length=1, description="one or more PDF files")],
+    book: Annotated[
+        str | None, Form(max_length=200, description="The book; required, as `book` or `book_id`.")
+    ] = None,
+    book_id: Annotated[
+        str | None,
+        Form(max_length=200, description="Another name for `book` (`book` wins if both are sent)."),
+    ] = None,
 ):
     """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
     try:
-        folder = service.Folder.parse(semester, subject, book)
+        folder = service.Folder.parse(semester, subject, book or book_id)
     except InvalidName as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     results = await store_all(request, session, tenant, settings, folder, files)
     stored = [result for result in results if result.status != "rejected"]
     status = 201 if stored else results[0].http_status
-    return JSONResponse({"files": [result.as_dict() for result in results]}, status_code=status)
+    return JSONResponse(upload_answer(results), status_code=status)
 
 
 @router.get("/api/files", response_model=list[DocumentRead])

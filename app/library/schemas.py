@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentRead(BaseModel):
@@ -30,11 +30,21 @@ class UploadedFile(BaseModel):
     status: str
     id: uuid.UUID | None = None
     key: str | None = None
+    job_id: uuid.UUID | None = Field(None, description="What `GET /api/jobs/{id}` takes (the file's `id`).")
     code: str | None = None
     error: str | None = None
 
 
 class UploadResponse(BaseModel):
+    """Each file's result in `files`; beside it the plan's shape: `success`, and for a single file its
+    `s3_key`, `job_id` and `status`."""
+
+    success: bool = Field(description="Every file was stored.")
+    s3_key: str | None = Field(None, description="One file: its object key (with local storage too).")
+    job_id: uuid.UUID | None = Field(None, description="One file: what `GET /api/jobs/{id}` takes.")
+    status: str | None = Field(
+        None, description="One file: `queued` once stored, or `rejected` (`files` says why)."
+    )
     files: list[UploadedFile]
 
 
