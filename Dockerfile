@@ -26,4 +26,5 @@ RUN pip install --no-deps -e . && mkdir -p var && chown studyrag:studyrag var
 
 USER studyrag
 EXPOSE 8000
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips=*"]
+# One web process per CPU (WEB_WORKERS overrides); forwarded headers only from FORWARDED_ALLOW_IPS.
+CMD ["studyrag", "web", "--host", "0.0.0.0", "--port", "8000"]

@@ -44,6 +44,37 @@ def migrate() -> None:
         services.stop()
 
 
+def _web_command(settings, *, host: str, port: int, web_workers: int) -> list[str]:
+    """uvicorn with `web_workers` processes (its supervisor restarts one that dies). Forwarded
+    headers are believed only from FORWARDED_ALLOW_IPS."""
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
+    command += ["--workers", str(web_workers)]
+    if settings.forwarded_allow_ips:
+        command += ["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
+    else:
+        command += ["--no-proxy-headers"]
+    return command
+
+
+@cli.command()
+def web(
+    host: str = typer.Option(None, help="Address to listen on (default: HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (default: PORT or 8000)."),
+    web_workers: int = typer.Option(
+        None, "--web-workers", min=1, help="Web processes (default: WEB_WORKERS or the number of CPUs)."
+    ),
+) -> None:
+    """Run only the web app, on the services the environment names (production: Dockerfile, fly.toml)."""
+    settings = get_settings()
+    command = _web_command(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        web_workers=web_workers or settings.web_workers or os.cpu_count() or 1,
+    )
+    os.execv(command[0], command)
+
+
 @cli.command()
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default: HOST or 127.0.0.1)."),
@@ -69,8 +100,7 @@ def serve(
         if settings.database_url:
             asyncio.run(upgrade_to_head(urls.database_url))
         env = {**os.environ, **urls.as_env()}
-        web = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
-        web += ["--workers", str(web_workers)]  # uvicorn's supervisor restarts a web process that dies
+        web = _web_command(settings, host=host, port=port, web_workers=web_workers)
         worker = [sys.executable, "-m", "app.cli", "worker"]
         children = [Supervised("web app", web, env), Supervised("ingestion worker", worker, env)]
         for child in children:

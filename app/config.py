@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # that rewrites Host.
     max_request_kb: int = 1024
     trusted_origins: list[str] = []
+    # The client's address. Unset, the TCP peer's. FORWARDED_ALLOW_IPS: the proxies whose
+    # X-Forwarded-For is believed (uvicorn's option; none by default). CLIENT_IP_HEADER: a header the
+    # deployment's own proxy sets and clients cannot (on Fly: Fly-Client-IP).
+    forwarded_allow_ips: str | None = None
+    client_ip_header: str | None = None
 
     # Rate limits ("N/second|minute|hour|day"), per client IP and per user (log-in: per account tried).
     rate_limit_login_per_ip: str = "30/minute"

@@ -158,7 +158,9 @@ def _serving_processes(serve: psutil.Process) -> tuple[list[psutil.Process], psu
 async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_worker(services):
     port, var_dir = _free_port(), TEST_VAR / "serve-two"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL")}
-    env.update(VAR_DIR=str(var_dir), RATE_LIMIT_LOGIN_PER_ACCOUNT="3/minute")
+    env.update(
+        VAR_DIR=str(var_dir), RATE_LIMIT_LOGIN_PER_ACCOUNT="3/minute", RATE_LIMIT_LOGIN_PER_IP="6/minute"
+    )
     serve = await asyncio.create_subprocess_exec(
         STUDYRAG, "serve", "--port", str(port), "--web-workers", "2", env=env, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -183,7 +185,14 @@ async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_
             async with httpx.AsyncClient() as http:
                 form = {"username": email, "password": "not the password"}
                 codes.append((await http.post(f"{base}/auth/jwt/login", data=form)).status_code)
-        assert codes == [400] * 3 + [429] * 5, codes
+        assert codes == [400] * 3 + [429] * 5, codes  # the account's limit, then the address's
+        # An address of one's own choosing is not believed: no proxy is trusted by default.
+        async with httpx.AsyncClient() as http:
+            form = {"username": new_email(), "password": "not the password"}
+            spoofed = await http.post(
+                f"{base}/auth/jwt/login", data=form, headers={"X-Forwarded-For": "198.51.100.4"}
+            )
+        assert spoofed.status_code == 429
 
         worker.send_signal(signal.SIGKILL)  # what the kernel does to a worker out of memory
         async with httpx.AsyncClient() as http:
@@ -205,3 +214,20 @@ async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_
     log = output.decode()
     assert serve.returncode == 0, log
     assert "ingestion worker killed by SIGKILL" in log, log
+
+
+def test_client_address_comes_from_the_proxys_own_header_only_when_configured():
+    from starlette.requests import Request
+
+    from app.auth.users import client_ip
+    from app.config import get_settings
+
+    headers = [(b"x-forwarded-for", b"198.51.100.4"), (b"fly-client-ip", b"203.0.113.50")]
+    request = Request({"type": "http", "headers": headers, "client": ("10.0.0.9", 5000)})
+    settings = get_settings()
+    assert client_ip(request) == "10.0.0.9"
+    settings.client_ip_header = "Fly-Client-IP"
+    try:
+        assert client_ip(request) == "203.0.113.50"
+    finally:
+        settings.client_ip_header = None

@@ -18,7 +18,16 @@ from app.tenancy import Tenant, bind_tenant
 
 
 def client_ip(request: Request | None) -> str | None:
-    return request.client.host if request is not None and request.client else None
+    """The client's address, for per-address limits and the audit log. Behind a proxy that sets a
+    header of its own (CLIENT_IP_HEADER, on Fly `Fly-Client-IP`) that header; else the peer address,
+    which uvicorn rewrites from `X-Forwarded-For` only for proxies in FORWARDED_ALLOW_IPS (none by
+    default), so a client cannot name its own address."""
+    if request is None:
+        return None
+    header = get_settings().client_ip_header
+    if header and (value := request.headers.get(header, "").strip()):
+        return value[:64]
+    return request.client.host if request.client else None
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
