@@ -201,3 +201,38 @@ async def test_sending_null_for_a_required_account_field_changes_nothing(client)
     assert (me["name"], me["email"]) == ("Ada", student.user["email"])
     lax = await client.patch("/users/me", json={"is_verified": 0}, headers=student.headers)
     assert lax.status_code == 422  # 0 is not a boolean
+
+
+HOSTILE_NEXT = [
+    "/\t/evil.example",  # what `/login?next=/%09/evil.example` arrives as: browsers drop the tab
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "/ /evil.example",
+    "/\x7f/evil.example",
+    "/\\evil.example",
+    "//evil.example/x",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "evil.example",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NEXT, ids=repr)
+async def test_log_in_never_redirects_off_the_site(client, hostile):
+    email = new_email()
+    await register(client, email)
+    posted = await client.post("/login", data={"email": email, "password": PASSWORD, "next": hostile})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/library"
+    # Already logged in, the log-in page sends the browser on at once: the same rule.
+    again = await client.get("/login", params={"next": hostile})
+    assert again.headers["location"] == "/library"
+
+
+async def test_log_in_keeps_a_path_on_the_site_quoted(client):
+    email = new_email()
+    await register(client, email)
+    posted = await client.post("/login", data={"email": email, "password": PASSWORD, "next": "/chat?c=1"})
+    assert posted.headers["location"] == "/chat?c=1"
+    again = await client.get("/login", params={"next": "/library?q=Küche"})
+    assert again.headers["location"] == "/library?q=K%C3%BCche"

@@ -1,6 +1,8 @@
 """Sign-up, log-in and log-out pages. They call the same fastapi-users manager and strategy as the API."""
 
+import unicodedata
 from typing import Annotated
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -24,10 +26,19 @@ OptionalUser = Annotated[User | None, Depends(optional_active_user)]
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never `//evil.example`, `https://…` or a backslash trick."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/library"
+    """Only a path on this site, quoted: no scheme or host (`https://…`, `//evil.example`), and none of
+    the characters browsers drop or reinterpret (`/<TAB>/evil.example` is `//evil.example` to them):
+    control characters, whitespace, backslashes."""
+    fallback = "/library"
+    if not target or any(ch.isspace() or ch == "\\" or unicodedata.category(ch)[0] == "C" for ch in target):
+        return fallback
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return fallback
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    return quote(target, safe="/?&=#%-._~!$'()*+,;:@")
 
 
 def redirect(url: str, response: Response | None = None) -> Response:
