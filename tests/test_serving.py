@@ -108,6 +108,7 @@ async def test_one_students_upload_is_not_held_back_by_anothers_backlog(client, 
 
     last = (await busy.get(f"/library/files/{uploaded[-1]['id']}/status")).text
     assert "19 of your files ahead" in last
+    assert (await busy.get(f"/api/jobs/{uploaded[-1]['id']}")).json()["files_ahead"] == 19
     # Another student's backlog is not this student's: their one file is next of theirs.
     assert "next of your files" in (await other.get(f"/library/files/{single['id']}/status")).text
 

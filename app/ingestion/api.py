@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from app.api_errors import COMMON
 from app.deps import SessionDep, SettingsDep, TenantDep
+from app.ingestion.queue import queue_positions
 from app.ingestion.scan import scan_library
 from app.library.api import document_or_404
 
@@ -38,6 +39,9 @@ class JobStatus(BaseModel):
     total: int | None = Field(description="Pages in the document (`page_count`); null until it is opened.")
     passages: int
     error: str | None
+    files_ahead: int | None = Field(
+        default=None, description="While `queued`: how many of your own files will be ingested first."
+    )
 
 
 class ScanReport(BaseModel):
@@ -61,6 +65,7 @@ async def job_status(
         total=document.page_count,
         passages=document.chunk_count,
         error=document.error,
+        files_ahead=(await queue_positions(session, tenant)).get(document.id),
     )
 
 
