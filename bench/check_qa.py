@@ -7,8 +7,9 @@ exist, and at least one of a few distinctive keywords of the answer must occur, 
 in the text of the listed pages. Keywords are the answer's words (4+ letters, no stopwords) that occur
 somewhere in the book on the fewest pages. Unanswerable lines must have book null, pages [] and
 answer "". A line may name the books it is asked of in "scope_books" (file names); a scope question
-("scope": true) must, and its book must be one of them. Prints one line per entry and a summary per
-file; exits 1 if anything is suspicious.
+("scope": true) must, and its book must be one of them. An unanswerable line may name the book it is a
+hard negative for in "near_book" (close to that book's content, but not in it). Prints one line per
+entry and a summary per file; exits 1 if anything is suspicious.
 """
 
 import json
@@ -77,6 +78,9 @@ def check_entry(entry: dict, library: Library) -> tuple[bool, str]:
             return False, f"{book} is not among its scope_books {scope_books}"
     if entry.get("scope") and (book is None or not scope_books):
         return False, "a scope question needs a book and scope_books"
+    near = entry.get("near_book")
+    if near is not None and (book is not None or not (library.folder / str(near)).is_file()):
+        return False, "near_book names an existing book, on an unanswerable line only"
     if book is None:
         ok = pages == [] and answer == ""
         return ok, "unanswerable" if ok else "unanswerable entry must have pages [] and answer ''"
