@@ -109,3 +109,30 @@ async def test_questions_per_address_are_limited(from_new_address, set_rule):
     assert refused.json()["detail"].startswith("Too many questions")
     streamed = await from_new_address.post("/api/chat/stream", json=body, headers=student.headers)
     assert streamed.status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("url", "field", "decoy"),
+    [("/login", "email", "username"), ("/auth/jwt/login", "username", "email")],
+    ids=["page", "api"],
+)
+async def test_the_account_limit_counts_the_account_really_tried(
+    from_new_address, set_rule, url, field, decoy
+):
+    """A second field naming another account (a fresh one each time) does not dodge the limit: it is
+    counted on the account the route authenticates."""
+    client = from_new_address
+    victim = new_email()
+    await register(client, victim)
+    set_rule("login", per_user="3/minute")
+
+    def attempt(password: str) -> dict:
+        return {field: victim, decoy: new_email("decoy"), "password": password}
+
+    for _ in range(3):
+        wrong = await client.post(url, data=attempt("not it at all"))
+        assert wrong.status_code == 400, wrong.text
+    blocked = await client.post(url, data=attempt(PASSWORD))
+    assert blocked.status_code == 429, blocked.status_code
+    assert "retry-after" in blocked.headers
+    assert "studyrag_auth" not in blocked.headers.get("set-cookie", "")

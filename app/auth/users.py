@@ -48,6 +48,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             raise InvalidPasswordException(reason=problem)
 
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        if self.request is not None:
+            # The per-account log-in limit counts the account this attempt really tries (the page's
+            # `email`, the API's `username`), whatever other fields the form carries.
+            account = credentials.username.strip().lower()[:320]
+            await self.request.app.state.rate_limiter.enforce("login", ip=None, who=account)
         user = await super().authenticate(credentials)
         if (user is None or not user.is_active) and self.request is not None:
             # The login request is refused and rolled back; the record of the attempt must stay.

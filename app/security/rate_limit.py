@@ -73,28 +73,10 @@ class RateLimiter:
                 return max(1, math.ceil(stats.reset_time - time.time()))
         return None
 
-
-async def _attempted_account(request: Request) -> str | None:
-    """The email a log-in names (`username` in the API's form, `email` on the page)."""
-    form = await request.form()
-    value = form.get("username") or form.get("email")
-    return value.strip().lower()[:320] if isinstance(value, str) and value.strip() else None
-
-
-def rate_limit(action: Action):
-    """A dependency that counts the request against `action`'s limits, or answers 429."""
-
-    async def check(
-        request: Request, session: SessionDep, user: User | None = Depends(optional_active_user)
-    ) -> None:
-        await release(session)  # no pooled connection is held while Redis counts
-        if action == "login":
-            who = await _attempted_account(request)
-        else:
-            who = str(user.id) if user else None
-        limiter: RateLimiter = request.app.state.rate_limiter
+    async def enforce(self, action: str, *, ip: str | None, who: str | None) -> None:
+        """Count one request against `action`'s limits (a key left out is not counted), or raise 429."""
         try:
-            wait = await limiter.retry_after(action, ip=client_ip(request), who=who)
+            wait = await self.retry_after(action, ip=ip, who=who)
         except Exception:  # Redis down: the request goes through, and someone is told
             log.exception("rate limit check failed for %s", action)
             return
@@ -104,5 +86,19 @@ def rate_limit(action: Action):
                 detail=f"Too many {WHAT[action]}. Try again in {wait} second{'s' if wait != 1 else ''}.",
                 headers={"Retry-After": str(wait)},
             )
+
+
+def rate_limit(action: Action):
+    """A dependency that counts the request against `action`'s limits, or answers 429."""
+
+    async def check(
+        request: Request, session: SessionDep, user: User | None = Depends(optional_active_user)
+    ) -> None:
+        await release(session)  # no pooled connection is held while Redis counts
+        # Log-in: the per-account limit is counted where the account is known for certain, by the
+        # user manager as it authenticates (UserManager.authenticate), never from a form field here.
+        who = str(user.id) if user and action != "login" else None
+        limiter: RateLimiter = request.app.state.rate_limiter
+        await limiter.enforce(action, ip=client_ip(request), who=who)
 
     return Depends(check)
