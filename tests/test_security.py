@@ -236,3 +236,31 @@ async def test_log_in_keeps_a_path_on_the_site_quoted(client):
     assert posted.headers["location"] == "/chat?c=1"
     again = await client.get("/login", params={"next": "/library?q=Küche"})
     assert again.headers["location"] == "/library?q=K%C3%BCche"
+
+
+async def test_an_authorization_header_other_than_bearer_does_not_skip_the_origin_check(browser_like):
+    await _cookie_session(browser_like)
+    # Browsers send Basic credentials by themselves behind a proxy with basic auth.
+    basic = {"Origin": EVIL, "Authorization": "Basic dXNlcjpwYXNzd29yZA=="}
+    for method, url in (("POST", "/logout"), ("DELETE", "/api/files/00000000-0000-0000-0000-000000000000")):
+        response = await browser_like.request(method, url, headers=basic)
+        assert response.status_code == 403, (method, url, response.status_code)
+    assert (await browser_like.get("/users/me")).status_code == 200  # still logged in
+
+
+async def test_a_request_with_a_bearer_token_is_not_authenticated_by_the_cookie(browser_like):
+    await _cookie_session(browser_like)
+    forged = {"Origin": EVIL, "Authorization": "Bearer made-up"}
+    upload = await browser_like.post(
+        "/api/upload",
+        data={"semester": "Y1", "subject": "Evil", "book": "Book"},
+        files={"file": ("planted.pdf", pdf_bytes("planted by bearer"), "application/pdf")},
+        headers=forged,
+    )
+    assert upload.status_code == 401, upload.text
+    assert (
+        await browser_like.get("/users/me", headers={"Authorization": "Bearer made-up"})
+    ).status_code == 401
+    # The cookie itself still works, and nothing was planted.
+    assert (await browser_like.get("/users/me")).status_code == 200
+    assert (await browser_like.get("/api/files")).json() == []
