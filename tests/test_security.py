@@ -264,3 +264,32 @@ async def test_a_request_with_a_bearer_token_is_not_authenticated_by_the_cookie(
     # The cookie itself still works, and nothing was planted.
     assert (await browser_like.get("/users/me")).status_code == 200
     assert (await browser_like.get("/api/files")).json() == []
+
+
+async def test_nul_characters_in_multipart_text_fields_get_a_clear_400(client):
+    """Multipart bodies too (any form may be sent as one): their text fields are checked, not their files."""
+    student = await new_student(client)
+    nul = "Text may not contain NUL characters (U+0000)."
+    pdf = ("a.pdf", pdf_bytes("nul field"), "application/pdf")
+    cases = [
+        ("/auth/jwt/login", {"username": "a\x00b@example.com", "password": "x"}, {}),
+        ("/api/upload", {"semester": "Y1", "subject": "Lo\x00gic", "book": "B"}, {"file": pdf}),
+        ("/signup", {"email": new_email(), "password": PASSWORD, "name": "a\x00b"}, {}),
+        ("/login", {"email": "a\x00b@example.com", "password": "x"}, {}),
+        ("/chat", {"query": "what is\x00 a tautology?"}, {}),
+    ]
+    for url, fields, files in cases:
+        # httpx sends multipart whenever there are files; an empty file part forces it for the rest.
+        response = await client.post(
+            url, data=fields, files=files or {"unused": ("", b"", "text/plain")}, headers=student.headers
+        )
+        assert response.status_code == 400, (url, response.status_code, response.text[:300])
+        assert nul in response.text, url
+    # A NUL inside a file is the file's business: a PDF may hold any byte.
+    stored = await client.post(
+        "/api/upload",
+        data={"semester": "Y1", "subject": "Logic", "book": "B"},
+        files={"file": ("b.pdf", pdf_bytes("binary \x00 inside"), "application/pdf")},
+        headers=student.headers,
+    )
+    assert stored.status_code == 201, stored.text
