@@ -178,7 +178,10 @@ def ingest(
 @cli.command("eval")
 def evaluate(
     qa_file: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="JSON lines: question, book, pages, answer."
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="JSON lines: question, book, pages, answer, and optionally scope_books, scope, near_book.",
     ),
     user: str = typer.Option(..., "--user", help="Email of the library to ask."),
     k: int = typer.Option(5, "--k", min=1, max=50, help="Passages retrieved per question."),
@@ -186,11 +189,9 @@ def evaluate(
         None, help="vector, hybrid or text (default: CHAT_RETRIEVAL): measure what each ranking adds."
     ),
 ) -> None:
-    """Page hit@k and MRR of retrieval on a dev set, and how many unanswerable questions are refused."""
-    from rich.table import Table
-
+    """Page hit@1, hit@k and MRR of retrieval on a question set, refusals, scope, and a table per book."""
     from app.chat.evaluate import evaluate as run_evaluation
-    from app.chat.evaluate import read_dev_set
+    from app.chat.evaluate import read_question_set
 
     settings = get_settings()
     retrieval = retrieval or settings.chat_retrieval
@@ -199,7 +200,7 @@ def evaluate(
         raise typer.Exit(2)
     services, urls = _start_services()
     try:
-        lines = read_dev_set(qa_file)
+        lines = read_question_set(qa_file)
         methods = {"hybrid": ("vector", "text"), "vector": ("vector",), "text": ("text",)}[retrieval]
         report = asyncio.run(run_evaluation(urls, settings, lines=lines, email=user, k=k, methods=methods))
     except ValueError as exc:
@@ -208,17 +209,59 @@ def evaluate(
     finally:
         services.stop()
     mode = f"model {settings.chat_model}" if settings.openai_api_key else "no model (extractive)"
-    table = Table(title=f"{qa_file.name} — {user} — k={k} — {retrieval} — {mode}")
+    _print_evaluation(report, title=f"{qa_file.name} — {user} — k={k} — {retrieval} — {mode}")
+
+
+def _print_evaluation(report, *, title: str) -> None:
+    from rich.table import Table
+
+    def share(part: int, whole: int) -> str:
+        return f"{part / whole:.1%} ({part}/{whole})" if whole else "—"
+
+    out = Console()
+    if not out.is_terminal:  # piped into a file: wide enough for the book names
+        out = Console(width=120)
+    k, answerable, off_library = report.k, len(report.answerable), len(report.off_library)
+    table = Table(title=title)
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("answerable questions", str(report.answerable))
-    table.add_row(f"page hit@{k}", f"{report.hit_rate:.1%} ({report.hits}/{report.answerable})")
-    table.add_row("MRR", f"{report.mrr:.3f}")
+    table.add_row("answerable questions", str(answerable))
+    table.add_row("page hit@1", share(report.hits_at(1), answerable))
+    table.add_row(f"page hit@{k}", share(report.hits_at(k), answerable))
+    table.add_row("MRR", "—" if report.mrr is None else f"{report.mrr:.3f}")
     table.add_row("answerable but refused", str(report.wrongly_refused))
-    table.add_row("unanswerable questions refused", f"{report.refused}/{report.unanswerable}")
-    Console().print(table)
-    for question in report.misses:
-        console.print(f"[dim]miss:[/dim] {question}")
+    table.add_row("off-library questions", str(off_library))
+    table.add_row(
+        "refusal precision (refusals that were right)", share(report.rightly_refused, report.refusals)
+    )
+    table.add_row("refusal recall (off-library refused)", share(report.rightly_refused, off_library))
+    if hard := report.hard_negatives:
+        table.add_row("  of them hard negatives refused", share(sum(o.refused for o in hard), len(hard)))
+    if report.scoped:
+        table.add_row("scope: cites only the named book", share(report.scope_correct, len(report.scoped)))
+    out.print(table)
+
+    books = Table(title="per book (answerable questions)")
+    for column in ("book", "questions", "hit@1", f"hit@{k}", "MRR"):
+        books.add_column(column, justify="left" if column == "book" else "right")
+    for row in report.per_book():
+        books.add_row(
+            row.book,
+            str(row.questions),
+            share(row.hits_at_1, row.questions),
+            share(row.hits, row.questions),
+            f"{row.mrr:.3f}",
+        )
+    out.print(books)
+    for outcome in report.outcomes:
+        if outcome.answerable and outcome.rank is None:
+            console.print(f"[dim]miss:[/dim] {outcome.question}")
+        if outcome.answerable and outcome.refused:
+            console.print(f"[dim]refused but answerable:[/dim] {outcome.question}")
+        if not outcome.answerable and not outcome.refused:
+            console.print(f"[dim]answered but off-library:[/dim] {outcome.question}")
+        if outcome.scope_books and outcome.cited and not outcome.cites_only_scope:
+            console.print(f"[dim]outside its scope:[/dim] {outcome.question}")
 
 
 @cli.command()
