@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint install install-test chromium clean
+.PHONY: run test lint install install-test chromium clean bench-load
 
 run: install  ## serve on http://127.0.0.1:8000 with embedded Postgres and Redis
 	$(BIN)/studyrag serve
@@ -32,6 +32,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
+	touch $(VENV)/.installed $@
+
+# Simulated students against a server of its own (bench/load.py); e.g. ARGS="--students 20 --step-seconds 30".
+bench-load: $(VENV)/.installed-bench
+	$(BIN)/python bench/load.py $(ARGS)
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[bench]"
 	touch $(VENV)/.installed $@
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
