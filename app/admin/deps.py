@@ -17,11 +17,13 @@ async def current_admin(
 ) -> User:
     if user is None or not user.is_superuser:
         if user is not None:  # a logged-in user probing the admin area: keep the record
+            user_id = user.id
+            await session.rollback()  # the request fails: free its connection before the record takes one
             await audit.record_now(
                 request.app.state.sessionmaker,
                 action="admin.access",
                 outcome="denied",
-                user_id=user.id,
+                user_id=user_id,
                 target=request.url.path[:300],
                 ip=client_ip(request),
             )

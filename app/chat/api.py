@@ -102,7 +102,9 @@ async def _check_conversation(request, session, tenant, conversation_id: uuid.UU
     try:
         await service.get_conversation(session, tenant, conversation_id)
     except service.ConversationNotFound:
-        raise await refuse_unknown(request, tenant, action="chat.read", target=str(conversation_id)) from None
+        raise await refuse_unknown(
+            request, session, tenant, action="chat.read", target=str(conversation_id)
+        ) from None
 
 
 async def conversation_open_or_refuse(request, session, tenant, settings, conversation_id) -> None:
@@ -121,7 +123,7 @@ async def delete_conversation_or_404(request: Request, session, tenant, conversa
         await service.delete_conversation(session, tenant, conversation_id)
     except service.ConversationNotFound:
         raise await refuse_unknown(
-            request, tenant, action="chat.delete", target=str(conversation_id)
+            request, session, tenant, action="chat.delete", target=str(conversation_id)
         ) from None
 
 

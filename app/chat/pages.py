@@ -74,7 +74,9 @@ async def _conversation_or_404(request: Request, session, tenant: Tenant, conver
     try:
         return await service.get_conversation(session, tenant, conversation_id)
     except service.ConversationNotFound:
-        raise await refuse_unknown(request, tenant, action=action, target=str(conversation_id)) from None
+        raise await refuse_unknown(
+            request, session, tenant, action=action, target=str(conversation_id)
+        ) from None
 
 
 async def _page(request: Request, session, tenant: Tenant, user, conversation: Conversation | None):

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.api_errors import COMMON, errors, errors_or
@@ -21,8 +22,14 @@ from app.tenancy import Tenant
 router = APIRouter(tags=["library"], responses=COMMON)
 
 
-async def refuse_unknown(request: Request, tenant: Tenant, *, action: str, target: str) -> HTTPException:
-    """A 404 for an id that is not in this tenant's library, recorded: it may be someone else's."""
+async def refuse_unknown(
+    request: Request, session: AsyncSession, tenant: Tenant, *, action: str, target: str
+) -> HTTPException:
+    """A 404 for an id that is not in this tenant's library, recorded: it may be someone else's.
+
+    The request is about to fail, so its transaction is rolled back now: its connection goes back to
+    the pool before the record takes one (a request never holds two)."""
+    await session.rollback()
     await audit.record_now(
         request.app.state.sessionmaker,
         action=action,
@@ -40,14 +47,16 @@ async def document_or_404(request: Request, session, tenant: Tenant, document_id
     try:
         return await service.get_document(session, tenant, document_id)
     except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action=action, target=str(document_id)) from None
+        raise await refuse_unknown(request, session, tenant, action=action, target=str(document_id)) from None
 
 
 async def delete_document_or_404(request: Request, session, tenant: Tenant, document_id: uuid.UUID) -> None:
     try:
         await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
     except service.DocumentNotFound:
-        raise await refuse_unknown(request, tenant, action="file.delete", target=str(document_id)) from None
+        raise await refuse_unknown(
+            request, session, tenant, action="file.delete", target=str(document_id)
+        ) from None
 
 
 async def delete_folder_or_404(
@@ -62,7 +71,7 @@ async def delete_folder_or_404(
         )
     except service.DocumentNotFound:
         target = " / ".join(part for part in (semester, subject, book) if part)
-        raise await refuse_unknown(request, tenant, action="folder.delete", target=target) from None
+        raise await refuse_unknown(request, session, tenant, action="folder.delete", target=target) from None
 
 
 # The whole request is bounded before it is parsed (a declared size at once, a streamed one as it
