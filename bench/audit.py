@@ -346,12 +346,18 @@ async def explain_functions(superuser: AsyncEngine, app_role: str, storage) -> l
         ):
             await conn.execute(text(setting))
         await conn.commit()  # session settings: a rollback would undo them
-        for title, query, params in (
-            ("audit_consistency()", "select problem, item from audit_consistency()", {}),
-            ("audit_storage(keys)", "select problem, item from audit_storage(:keys)", {"keys": keys}),
+        for title, query, params, role in (
+            ("audit_consistency()", "select problem, item from audit_consistency()", {}, app_role),
+            # The storage check is on the admin path only (migration 0009).
+            (
+                "audit_storage(keys)",
+                "select problem, item from audit_storage(:keys)",
+                {"keys": keys},
+                f"{app_role}_admin",
+            ),
         ):
             messages.clear()
-            await conn.execute(text(f'set local role "{app_role}"'))
+            await conn.execute(text(f'set local role "{role}"'))
             await conn.execute(text(query), params)
             await conn.rollback()
             # Only the plans of the statements inside the function, not of the call itself.

@@ -228,6 +228,49 @@ async def test_the_admin_read_path_is_closed_to_ordinary_requests(app_engine, ow
     assert logged == 1
 
 
+async def test_the_storage_check_is_on_the_admin_path_only_and_every_call_is_logged(
+    app, app_engine, superuser_engine, owner_engine, client
+):
+    """`audit_storage` lists every tenant's document ids: the app role itself may not call it, a student
+    may not through the admin role, and an admin's call (or the operator's) leaves an admin.read row."""
+    admin = await new_admin(client, owner_engine)
+    student = await new_student(client)
+    async with app_engine.connect() as conn:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await conn.execute(text("select * from audit_storage('{}')"))
+        await conn.rollback()
+        await conn.execute(text(f'set local role "{APP_ROLE}_admin"'))
+        await conn.execute(text("select set_config('app.admin_id', :a, true)"), {"a": student.id})
+        with pytest.raises(DBAPIError, match="for active admins only"):
+            await conn.execute(text("select * from audit_storage('{}')"))
+        await conn.rollback()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await conn.execute(text("select * from audit_forget_documents('{}')"))
+        await conn.rollback()
+
+    from app.admin.isolation import check_storage
+    from app.models import User
+
+    marker = f"users/{uuid.uuid4()}/raw_data/a/b/c/marker.pdf"
+    for who in (admin, None):
+        async with app_engine.connect() as conn:
+            on_behalf_of = User(id=uuid.UUID(who.id)) if who else None
+            result = await check_storage(conn, app.state.storage, keys=[marker], admin=on_behalf_of)
+            await conn.commit()
+        assert f"object under a prefix that is no user: {marker}" in result.offenders
+        async with superuser_engine.connect() as conn:
+            logged = (
+                await conn.execute(
+                    text(
+                        "select user_id, detail from audit_log where action = 'admin.read'"
+                        " and target = 'stored files against documents' order by id desc limit 1"
+                    )
+                )
+            ).one()
+        assert logged.user_id == (uuid.UUID(who.id) if who else None)
+        assert logged.detail == {"objects": 1, "by": "admin" if who else "operator"}
+
+
 async def test_the_isolation_audit_api_runs_keeps_history_and_is_logged(client, owner_engine):
     admin = await new_admin(client, owner_engine)
     response = await admin.get("/api/admin/audit")

@@ -24,7 +24,7 @@ async def run_and_record(
     """Run every check on a connection of the app's role, then keep the run and log who ran it."""
     started = time.perf_counter()
     async with engine.connect() as conn:
-        results = await run_audit(conn, app_role=app_role, storage=storage)
+        results = await run_audit(conn, app_role=app_role, storage=storage, admin=admin)
         await conn.rollback()
     passed = all(result.passed for result in results)
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
@@ -84,8 +84,8 @@ async def clean_storage(
     in both lists."""
     done = Cleanup()
     async with engine.connect() as conn:
-        current = await storage_problems(conn, storage)
-        await conn.rollback()
+        current = await storage_problems(conn, storage, admin=admin)
+        await conn.commit()  # the check's admin.read entry stays, whatever happens next
         missing: list[uuid.UUID] = []
         for problem, item in current:
             if f"{problem}: {item}" not in listed:

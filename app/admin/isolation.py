@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.admin.access import admin_rows
 from app.ingestion.dimension import embedding_dimension
 from app.library.keys import USERS_PREFIX
 from app.library.storage import Storage
+from app.models import User
 
 
 def system_policies(app_role: str) -> set[tuple[str, str, str]]:
@@ -229,28 +231,34 @@ STORAGE_CHECK = "Storage matches the database"
 
 
 async def storage_problems(
-    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None
+    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None, *, admin: User | None = None
 ) -> list[tuple[str, str]]:
     """(problem, item) for every stored object under `users/` that no user or no document claims, and
     every document whose object is gone. The database sees only the keys it is given; it answers with
-    those keys and document ids, never another tenant's metadata. List the keys before a transaction
-    is open (`keys`), so a long listing holds no database snapshot."""
+    those keys and document ids, never another tenant's metadata — and only on the admin path, for
+    `admin` (None: the operator at the command line), with an `admin.read` entry in the audit log.
+    List the keys before a transaction is open (`keys`), so a long listing holds no database
+    snapshot."""
     if keys is None:
         keys = await storage.list_keys(USERS_PREFIX)
-    rows = await conn.execute(text("select problem, item from audit_storage(:keys)"), {"keys": keys})
-    return [(problem, item) for problem, item in rows.all()]
+    rows = await admin_rows(conn, admin, "select problem, item from audit_storage(:keys)", {"keys": keys})
+    return [(problem, item) for problem, item in rows]
 
 
 async def check_storage(
-    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None
+    conn: AsyncConnection, storage: Storage, keys: list[str] | None = None, *, admin: User | None = None
 ) -> CheckResult:
-    offenders = [f"{problem}: {item}" for problem, item in await storage_problems(conn, storage, keys)]
+    problems = await storage_problems(conn, storage, keys, admin=admin)
+    offenders = [f"{problem}: {item}" for problem, item in problems]
     return CheckResult(STORAGE_CHECK, not offenders, offenders)
 
 
-async def run_audit(conn: AsyncConnection, *, app_role: str, storage: Storage) -> list[CheckResult]:
-    """Every check; the live probe's canaries are rolled back whatever happens. The stored files are
-    listed first, before the checks open a transaction."""
+async def run_audit(
+    conn: AsyncConnection, *, app_role: str, storage: Storage, admin: User | None = None
+) -> list[CheckResult]:
+    """Every check, on behalf of `admin` (None: the operator); the live probe's canaries are rolled
+    back whatever happens. The stored files are listed first, before the checks open a transaction."""
+    own_transaction = not conn.in_transaction()
     try:
         keys: list[str] | None = await storage.list_keys(USERS_PREFIX)
         listing_error = None
@@ -259,7 +267,9 @@ async def run_audit(conn: AsyncConnection, *, app_role: str, storage: Storage) -
     results = await catalog_checks(conn, app_role=app_role)
     results.append(await check_consistency(conn))
     if listing_error is None:
-        results.append(await check_storage(conn, storage, keys))
+        results.append(await check_storage(conn, storage, keys, admin=admin))
+        if own_transaction:
+            await conn.commit()  # keeps the storage check's admin.read entry; the checks so far only read
     else:
         results.append(
             CheckResult(STORAGE_CHECK, False, [f"could not list the stored files: {listing_error}"])
