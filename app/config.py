@@ -77,6 +77,12 @@ class Settings(BaseSettings):
 
     # Ingestion. Parsing runs in a child process with these limits.
     max_pdf_pages: int = 5000
+    # Text caps: a small PDF can carry huge text (pages sharing one content stream). A dense textbook
+    # page holds ~3,000 characters and a 1,000-page book ~3 M characters and ~4,000 passages.
+    max_page_chars: int = 50_000
+    max_document_chars: int = 10_000_000
+    max_document_passages: int = 15_000
+    max_tenant_passages: int = 200_000
     parse_timeout_seconds: int = 300
     parse_memory_mb: int = 2048
     # A running job beats every INGEST_HEARTBEAT_SECONDS; one silent for INGEST_STALE_SECONDS is taken

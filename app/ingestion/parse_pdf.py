@@ -1,4 +1,5 @@
-"""Text of a PDF, page by page, in a child process: `python -m app.ingestion.parse_pdf FILE MAX_PAGES`.
+"""Text of a PDF, page by page, in a child process:
+`python -m app.ingestion.parse_pdf FILE MAX_PAGES MAX_PAGE_CHARS`.
 
 Untrusted PDFs are opened here, not in the worker, so a decompression bomb or a hostile page can only
 kill this process: the parent sets a memory limit and a wall-clock timeout (`app.ingestion.parsing`).
@@ -21,7 +22,7 @@ def _refuse(kind: str, message: str) -> None:
     sys.exit(EXIT_REFUSED)
 
 
-def main(path: str, max_pages: int) -> None:
+def main(path: str, max_pages: int, max_page_chars: int) -> None:
     try:
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
@@ -41,6 +42,14 @@ def main(path: str, max_pages: int) -> None:
             text = page.get_textpage().get_text_range()
         except pdfium.PdfiumError:
             text = ""  # one unreadable page does not lose the book
+        if len(text) > max_page_chars:
+            # Real pages hold a few thousand characters; far more is a text bomb (pages sharing one
+            # huge content stream), refused before it leaves this process.
+            _refuse(
+                "too_much_text",
+                f"Page {index + 1} of this PDF holds {len(text):,} characters of text; the limit is "
+                f"{max_page_chars:,} a page.",
+            )
         characters += len(text.strip())
         print(json.dumps({"page": index + 1, "text": text}), flush=True)
     if characters == 0:
@@ -48,4 +57,4 @@ def main(path: str, max_pages: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

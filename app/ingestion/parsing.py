@@ -39,21 +39,25 @@ async def extract_pages(
     time_limit: float,
     memory_mb: int,
     on_progress: ProgressCallback,
+    max_page_chars: int = 50_000,
+    max_document_chars: int = 10_000_000,
 ) -> list[tuple[int, str]]:
-    """(page number, normalised text) for every page, 1-based; `PdfRefused` for a file that cannot be read."""
+    """(page number, normalised text) for every page, 1-based; `PdfRefused` for a file that cannot be read
+    or that holds more text than the caps allow (the child is stopped as soon as the sum passes)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app.ingestion.parse_pdf",
         str(path),
         str(max_pages),
+        str(max_page_chars),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         preexec_fn=_limit_memory(memory_mb),
         limit=STREAM_LIMIT,
     )
     pages: list[tuple[int, str]] = []
-    page_count = 0
+    page_count = characters = 0
     refusal: dict | None = None
     try:
         async with asyncio.timeout(time_limit):
@@ -64,6 +68,14 @@ async def extract_pages(
                     page_count = message["pages"]
                     await on_progress(0, page_count)
                 elif "page" in message:
+                    characters += len(message["text"])
+                    if characters > max_document_chars:
+                        raise PdfRefused(
+                            "too_much_text",
+                            f"This PDF holds more than {max_document_chars:,} characters of text (the "
+                            f"limit per file) by page {message['page']:,}; split it, or upload the part "
+                            "you study.",
+                        )
                     pages.append((message["page"], normalise(message["text"])))
                     await on_progress(len(pages), page_count)
                 elif "error" in message:

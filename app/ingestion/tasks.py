@@ -17,7 +17,7 @@ from pathlib import Path
 from arq import Retry
 from arq.constants import in_progress_key_prefix
 from botocore.exceptions import BotoCoreError
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.config import Settings
@@ -149,6 +149,30 @@ async def _replace_chunks(
     return True
 
 
+async def _within_passage_caps(ctx, settings: Settings, tenant: Tenant, document_id, count: int) -> None:
+    """Refuse a file whose passages pass the per-file cap, or would take its owner's library past the
+    per-library cap (the byte quota counts only the PDF, not what it unpacks to)."""
+    if count > settings.max_document_passages:
+        raise PdfRefused(
+            "too_many_passages",
+            f"This PDF makes {count:,} passages; the limit is {settings.max_document_passages:,} a file. "
+            "Split it, or upload the part you study.",
+        )
+    async with ctx["sessionmaker"]() as session:
+        await bind_tenant(session, tenant)
+        held = await session.scalar(
+            select(func.coalesce(func.sum(Document.chunk_count), 0)).where(
+                Document.user_id == tenant.user_id, Document.id != document_id
+            )
+        )
+    if held + count > settings.max_tenant_passages:
+        raise PdfRefused(
+            "library_full",
+            f"Your library holds {held:,} passages and this PDF would add {count:,}; the limit is "
+            f"{settings.max_tenant_passages:,}. Delete books you no longer need to make room.",
+        )
+
+
 async def _embed(ctx, passages: list[Passage], progress: _Progress, page_count: int) -> list[list[float]]:
     embedder = ctx["embedder"]
     vectors: list[list[float]] = []
@@ -196,6 +220,8 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                     time_limit=settings.parse_timeout_seconds,
                     memory_mb=settings.parse_memory_mb,
                     on_progress=parsed,
+                    max_page_chars=settings.max_page_chars,
+                    max_document_chars=settings.max_document_chars,
                 )
                 lap("parse")
             passages = chunk_pages(pages)
@@ -204,6 +230,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                 raise PdfRefused(
                     "no_text", "This PDF has no text layer (scanned pages); OCR is not available."
                 )
+            await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages))
             await progress.set(status="embedding", pages_done=0, page_count=len(pages))
             vectors = await _embed(ctx, passages, progress, len(pages))
             lap("embed")
