@@ -89,7 +89,10 @@ class Settings(BaseSettings):
     # to be dead (its worker was killed) and is requeued by the reconciler.
     ingest_heartbeat_seconds: float = 5.0
     ingest_stale_seconds: int = 30
-    ingest_max_tries: int = 5
+    ingest_max_tries: int = 5  # also: starts of one document that ended with its worker killed
+    # Jobs at once per worker, each with a parsing child of up to PARSE_MEMORY_MB: a worker needs about
+    # INGEST_MAX_JOBS × PARSE_MEMORY_MB + 0.5 GB.
+    ingest_max_jobs: int = 4
 
     # Embeddings: "local" (a model shipped in a pip package) or "openai" (langchain-openai).
     # EMBEDDING_DIM is the chunks.embedding column's dimension and must match the model.

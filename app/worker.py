@@ -72,7 +72,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(os.environ.get("REDIS_URL") or "redis://localhost:6379")
-    max_jobs = 4
+    max_jobs = _settings.ingest_max_jobs
     job_timeout = 30 * 60
 
 

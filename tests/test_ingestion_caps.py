@@ -90,3 +90,29 @@ async def test_passages_are_capped_per_file_and_per_library(client, services, ca
     )
     assert second["status"] == "failed"
     assert f"Your library holds {first['passages']} passages" in second["error"]
+
+
+async def test_a_file_that_keeps_killing_its_worker_ends_failed_and_scan_library_tries_again(
+    client, services, superuser_engine
+):
+    from sqlalchemy import text
+
+    student = await new_student(client)
+    (uploaded,) = (await student.upload(("fine.pdf", text_pdf("Cirques are bowl-shaped hollows.")))).json()[
+        "files"
+    ]
+    # As if five workers had died on it mid-job (each start is counted before the work begins).
+    async with superuser_engine.begin() as conn:
+        await conn.execute(text("update documents set attempts = 5 where id = :d"), {"d": uploaded["id"]})
+    await run_worker_until_idle(services)
+    job = (await wait_for(student, [uploaded["id"]]))[uploaded["id"]]
+    assert job["status"] == "failed" and "stopped the reader several times" in job["error"]
+
+    assert (await student.client.post("/api/ingest", headers=student.headers)).json()["queued"] == 1
+    await run_worker_until_idle(services)
+    assert (await wait_for(student, [uploaded["id"]]))[uploaded["id"]]["status"] == "ready"
+    async with superuser_engine.connect() as conn:
+        attempts = await conn.scalar(
+            text("select attempts from documents where id = :d"), {"d": uploaded["id"]}
+        )
+    assert attempts == 0

@@ -122,7 +122,9 @@ async def scan_library(
     )
     waiting_ids = list((await session.scalars(waiting)).all())
     if waiting_ids:
-        await session.execute(update(Document).where(Document.id.in_(waiting_ids)).values(status="queued"))
+        await session.execute(
+            update(Document).where(Document.id.in_(waiting_ids)).values(status="queued", attempts=0)
+        )
     to_queue.extend(waiting_ids)
     result.queued = len(to_queue)
 

@@ -36,7 +36,15 @@ GENERIC_FAILURE = (
     "Something went wrong while reading this file; it has been logged. Use Scan library to retry."
 )
 RETRY_LATER = "This file could not be processed right now; use Scan library to retry."
-RETRYABLE_FAILURES = (GENERIC_FAILURE, RETRY_LATER)  # Scan library tries these again; the rest are final
+KEEPS_FAILING = (
+    "Reading this file stopped the reader several times; it may be damaged or unusually complex. "
+    "Use Scan library to try once more."
+)
+RETRYABLE_FAILURES = (
+    GENERIC_FAILURE,
+    RETRY_LATER,
+    KEEPS_FAILING,
+)  # Scan library tries these again; the rest are final
 # Passing faults of the database or the store: retried with backoff. Anything else about a file is final.
 TRANSIENT = (OperationalError, InterfaceError, OSError, BotoCoreError)
 
@@ -137,6 +145,7 @@ async def _replace_chunks(
             .where(Document.id == document_id)
             .values(
                 status="ready",
+                attempts=0,
                 page_count=pages,
                 pages_done=pages,
                 chunk_count=len(rows),
@@ -204,8 +213,12 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             return "gone"
         if document.status == "ready" and document.embedding_model == ctx["embedder"].model_name:
             return "ready"
+        if document.attempts >= settings.ingest_max_tries:
+            # Every earlier start ended without a word (a worker killed mid-job): stop trying.
+            await progress.set(status="failed", error=KEEPS_FAILING, force=True)
+            return "failed"
         async with _heartbeat(progress, settings.ingest_heartbeat_seconds):
-            await progress.set(status="parsing", pages_done=0, error=None)
+            await progress.set(status="parsing", pages_done=0, error=None, attempts=Document.attempts + 1)
             with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
                 path = Path(tmp) / "document.pdf"
                 await ctx["storage"].download(document.storage_key, path)

@@ -46,6 +46,7 @@ class Document(Base):
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ingestion starts
     status: Mapped[str] = mapped_column(String(16), default="uploaded", server_default="uploaded")
     error: Mapped[str | None] = mapped_column(Text)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
