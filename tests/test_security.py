@@ -293,3 +293,29 @@ async def test_nul_characters_in_multipart_text_fields_get_a_clear_400(client):
         headers=student.headers,
     )
     assert stored.status_code == 201, stored.text
+
+
+async def test_an_anonymous_upload_is_refused_before_its_body_is_read(client):
+    count = get_settings().max_files_per_upload + 1
+    files = [("file", (f"f{n}.pdf", pdf_bytes(f"anonymous {n}"), "application/pdf")) for n in range(count)]
+    folder = {"semester": "Y1", "subject": "Anon", "book": "Files"}
+    response = await client.post("/api/upload", data=folder, files=files)
+    assert response.status_code == 401  # not 400 "too many files": the files were never parsed
+
+    # Not a byte of the body is read: a streamed body counts the chunks taken from it.
+    taken = 0
+
+    async def body():
+        nonlocal taken
+        for _ in range(50):
+            taken += 1
+            yield (
+                b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.pdf"\r\n\r\n' + b"%" * 65536
+            )
+
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    api = await client.post("/api/upload", content=body(), headers=multipart)
+    assert api.status_code == 401 and taken == 0, (api.status_code, taken)
+    page = await client.post("/library/upload", content=body(), headers=multipart)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login"), page.status_code
+    assert taken == 0

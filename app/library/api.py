@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.api_errors import COMMON, errors, errors_or
+from app.auth.before_body import BeforeBodyRoute, before_body
 from app.auth.users import client_ip
 from app.config import get_settings
 from app.deps import SessionDep, SettingsDep, TenantDep
@@ -16,10 +17,9 @@ from app.library import service
 from app.library.names import InvalidName
 from app.library.schemas import DeletedFolder, DocumentRead, UploadResponse
 from app.library.storage import LocalStorage, inline_disposition
-from app.security.rate_limit import rate_limit
 from app.tenancy import Tenant
 
-router = APIRouter(tags=["library"], responses=COMMON)
+router = APIRouter(tags=["library"], responses=COMMON, route_class=BeforeBodyRoute)
 
 
 async def refuse_unknown(
@@ -116,10 +116,10 @@ def upload_answer(results: list[service.UploadResult]) -> dict:
     "/api/upload",
     response_model=UploadResponse,
     status_code=201,
-    dependencies=[rate_limit("upload")],
     responses={**errors_or("UploadResponse", 400, 413, 415), **errors(429)},
     **UPLOAD_LIMITS,
 )
+@before_body("upload")  # no anonymous or over-limit upload is spooled to disk
 async def upload(
     request: Request,
     session: SessionDep,

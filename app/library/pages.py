@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy import select
 
+from app.auth.before_body import BeforeBodyRoute, before_body
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.ingestion.queue import queue_positions
 from app.ingestion.scan import scan_library
@@ -19,11 +20,10 @@ from app.library.api import (
 )
 from app.library.names import InvalidName
 from app.models import Document
-from app.security.rate_limit import rate_limit
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant, owned
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=BeforeBodyRoute)
 
 
 async def _folder_names(session, tenant: Tenant) -> dict[str, list[str]]:
@@ -72,7 +72,8 @@ async def library_page(
     )
 
 
-@router.post("/library/upload", dependencies=[rate_limit("upload")], **UPLOAD_LIMITS)
+@router.post("/library/upload", **UPLOAD_LIMITS)
+@before_body("upload")  # no anonymous or over-limit upload is spooled to disk
 async def upload_without_javascript(
     request: Request,
     session: SessionDep,
