@@ -273,7 +273,16 @@ async def test_the_storage_check_is_on_the_admin_path_only_and_every_call_is_log
 
 async def test_the_isolation_audit_api_runs_keeps_history_and_is_logged(client, owner_engine):
     admin = await new_admin(client, owner_engine)
-    response = await admin.get("/api/admin/audit")
+
+    # Running an audit records a run and reads the whole store: a POST, never a GET (links, prefetch).
+    async def latest_run() -> int | None:
+        runs = (await admin.get("/api/admin/audit/runs")).json()
+        return runs[0]["id"] if runs else None
+
+    before = await latest_run()
+    assert (await admin.get("/api/admin/audit")).status_code == 405
+    assert await latest_run() == before
+    response = await admin.client.post("/api/admin/audit", headers=admin.headers)
     assert response.status_code == 200, response.text
     run = response.json()
     names = [check["name"] for check in run["checks"]]

@@ -122,9 +122,10 @@ async def read_audit_log(
     )
 
 
-@router.get("/audit")
+@router.post("/audit")
 async def run_isolation_audit(request: Request, admin: AdminDep, settings: SettingsDep) -> AuditRunOut:
-    """Run the tenant-isolation audit now; the run is kept in the history."""
+    """Run the tenant-isolation audit now; the run is kept in the history. A POST: running it records
+    a run and reads the whole store, which no link, prefetch or crawler may set off."""
     run = await audits.run_and_record(
         request.app.state.engine,
         request.app.state.storage,
