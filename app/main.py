@@ -13,6 +13,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from app import health
 from app.admin import api as admin_api
 from app.admin import pages as admin_pages
+from app.admin.isolation import UnsafeDatabaseRole, refuse_unsafe_app_role
 from app.auth import pages as auth_pages
 from app.auth import routes as auth_routes
 from app.auth.renewal import SessionRenewalMiddleware
@@ -45,6 +46,12 @@ async def lifespan(app: FastAPI):
         # Embedded database: nobody else runs migrations for it.
         await upgrade_to_head(urls.database_url)
     app.state.engine = make_engine(urls.app_database_url, **pool_options(settings))
+    try:
+        await refuse_unsafe_app_role(app.state.engine)  # row-level security binds no other role
+    except UnsafeDatabaseRole:
+        await app.state.engine.dispose()
+        services.stop()
+        raise
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
     app.state.storage = make_storage(settings)

@@ -141,3 +141,33 @@ async def test_a_session_keeps_its_tenant_across_commits(two_tenants, app_engine
         assert await session.scalar(text("select count(*) from documents")) == 1
     async with make_sessionmaker(app_engine)() as session:
         assert await session.scalar(text("select count(*) from documents")) == 0
+
+
+async def test_the_app_refuses_to_start_as_a_role_that_row_level_security_does_not_bind(services):
+    """Connected as the cluster superuser (which bypasses every policy), the app does not start, and
+    says why; as its own role it does."""
+    import os
+
+    from fastapi import FastAPI
+    from sqlalchemy.engine import make_url
+
+    from app.admin.isolation import UnsafeDatabaseRole
+    from app.config import get_settings
+    from app.main import lifespan
+
+    superuser = make_url(services.database_url).set(username="postgres").render_as_string(False)
+    saved = os.environ.get("APP_DATABASE_URL")
+    os.environ["APP_DATABASE_URL"] = superuser
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(UnsafeDatabaseRole, match=r"'postgres' .*is a superuser.*APP_DATABASE_URL"):
+            async with lifespan(FastAPI()):
+                pass
+    finally:
+        if saved is None:
+            os.environ.pop("APP_DATABASE_URL")
+        else:
+            os.environ["APP_DATABASE_URL"] = saved
+        get_settings.cache_clear()
+    async with lifespan(FastAPI()):
+        pass

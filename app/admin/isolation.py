@@ -14,7 +14,7 @@ and roll it back.
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.admin.access import admin_rows
 from app.ingestion.dimension import embedding_dimension
@@ -136,6 +136,25 @@ async def check_app_role(conn: AsyncConnection, role: str) -> CheckResult:
         if name in tables and owner in held
     ]
     return CheckResult("The app's role cannot bypass the policies", not offenders, offenders)
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The app would connect as a role for which row-level security means nothing."""
+
+
+async def refuse_unsafe_app_role(engine: AsyncEngine) -> None:
+    """At start-up: the role the app really connects as (whatever its name) must pass the app-role
+    check — no superuser, no BYPASSRLS, no tenant table of its own, nor any role it can become."""
+    async with engine.connect() as conn:
+        role = await conn.scalar(text("select current_user"))
+        result = await check_app_role(conn, role)
+    if not result.passed:
+        raise UnsafeDatabaseRole(
+            f"Refusing to start: the app's database role {role!r} is not held by row-level security "
+            f"({'; '.join(result.offenders)}). Connect the app as a role that is no superuser, has no "
+            "BYPASSRLS and owns no tenant table (APP_DATABASE_URL, or APP_DB_ROLE); the owner role "
+            "(DATABASE_URL) is for migrations only."
+        )
 
 
 async def catalog_checks(conn: AsyncConnection, *, app_role: str) -> list[CheckResult]:
