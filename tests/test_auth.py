@@ -184,10 +184,38 @@ async def test_changing_the_password_signs_out_every_session(client):
     await register(client, email)
     laptop, phone = await bearer_token(client, email), await bearer_token(client, email)
     changed = await client.patch(
-        "/users/me", json={"password": "another fine long passphrase"}, headers=auth(laptop)
+        "/users/me",
+        json={"password": "another fine long passphrase", "current_password": PASSWORD},
+        headers=auth(laptop),
     )
     assert changed.status_code == 200, changed.text
     for token in (laptop, phone):
         assert (await client.get("/users/me", headers=auth(token))).status_code == 401
     fresh = await bearer_token(client, email, password="another fine long passphrase")
     assert (await client.get("/users/me", headers=auth(fresh))).status_code == 200
+
+
+async def test_changing_email_or_password_needs_the_current_password(client):
+    email = new_email()
+    await register(client, email, name="Ada")
+    token = await bearer_token(client, email)
+    new_password, new_address = "a different long passphrase", new_email()
+    for body in (
+        {"password": new_password},
+        {"email": new_address},
+        {"password": new_password, "current_password": "not the password"},
+        {"email": new_address, "current_password": ""},
+    ):
+        refused = await client.patch("/users/me", json=body, headers=auth(token))
+        assert refused.status_code == 400, (body, refused.text)
+        assert "current password" in refused.json()["detail"]["reason"]
+    me = await client.get("/users/me", headers=auth(token))
+    assert me.status_code == 200 and me.json()["email"] == email  # nothing changed, still signed in
+    # A name needs no proof; the same email is no change.
+    renamed = await client.patch("/users/me", json={"name": "Grace", "email": email}, headers=auth(token))
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Grace", renamed.text
+    moved = await client.patch(
+        "/users/me", json={"email": new_address, "current_password": PASSWORD}, headers=auth(token)
+    )
+    assert moved.status_code == 200 and moved.json()["email"] == new_address, moved.text
+    assert await bearer_token(client, new_address)

@@ -21,13 +21,18 @@ class UserUpdate(schemas.BaseUserUpdate):
     model_config = STRICT
 
     name: str | None = Field(default=None, max_length=100)
+    current_password: str | None = Field(
+        default=None, max_length=1024, description="Required to change `email` or `password`."
+    )
 
     # A field sent as null means "leave it": fastapi-users would write the null (email and name are
-    # required columns).
+    # required columns). The current password is a proof, never a change.
     def create_update_dict(self) -> dict:
-        return {key: value for key, value in super().create_update_dict().items() if value is not None}
+        return _changes(super().create_update_dict())
 
     def create_update_dict_superuser(self) -> dict:
-        return {
-            key: value for key, value in super().create_update_dict_superuser().items() if value is not None
-        }
+        return _changes(super().create_update_dict_superuser())
+
+
+def _changes(update: dict) -> dict:
+    return {key: value for key, value in update.items() if value is not None and key != "current_password"}

@@ -10,7 +10,7 @@ from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 
 from app import audit
 from app.auth.passwords import password_problem
-from app.auth.schemas import UserCreate
+from app.auth.schemas import UserCreate, UserUpdate
 from app.config import get_settings
 from app.db import SessionDep
 from app.models import User
@@ -65,6 +65,24 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
                 detail={"reason": "inactive" if user is not None else "bad credentials"},
             )
         return user
+
+    async def update(
+        self, user_update: UserUpdate, user: User, safe: bool = False, request: Request | None = None
+    ) -> User:
+        """A user changing their own email or password proves it is them with the current password: a
+        stolen token or an unlocked laptop alone cannot take the account over. Wrong guesses count
+        against the account's log-in limit."""
+        changes = user_update.create_update_dict()
+        email = changes.get("email")
+        if safe and ("password" in changes or (email and email.lower() != user.email.lower())):
+            current = user_update.current_password
+            if current and request is not None:
+                await request.app.state.rate_limiter.enforce("login", ip=None, who=user.email.lower())
+            if not current or not self.password_helper.verify_and_update(current, user.hashed_password)[0]:
+                raise InvalidPasswordException(
+                    reason="Enter your current password (current_password) to change your email or password."
+                )
+        return await super().update(user_update, user, safe=safe, request=request)
 
     async def on_after_register(self, user: User, request: Request | None = None) -> None:
         await bind_tenant(self.session, Tenant(user.id))
