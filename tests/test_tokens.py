@@ -125,3 +125,27 @@ async def test_logging_out_an_old_session_is_not_undone_by_renewal(client):
     cookies = response.headers.get_list("set-cookie")
     assert len([c for c in cookies if c.startswith("studyrag_auth=")]) == 1
     assert 'studyrag_auth="";' in cookies[0] or "Max-Age=0" in cookies[0]
+
+
+async def test_logging_out_ends_every_token_of_the_session_renewals_included(client):
+    """A page session in use is renewed with fresh tokens; an earlier one (say, copied from the browser
+    before) must die with the log-out too, not live on until it expires."""
+    email = new_email()
+    user = await register(client, email)
+    lifetime = get_settings().access_token_lifetime_seconds
+    earlier = _forge(_claims(user["id"], iat=time.time() - lifetime / 2, exp=int(time.time() + lifetime / 2)))
+    client.cookies.set("studyrag_auth", earlier, domain="testserver.local")
+    page = await client.get("/library")
+    renewed = page.cookies.get("studyrag_auth")
+    assert renewed and renewed != earlier
+    client.cookies.clear()
+    other = await bearer_token(client, email)  # another session of the account (another device)
+    client.cookies.set("studyrag_auth", renewed, domain="testserver.local")
+    assert (await client.post("/logout")).status_code == 303
+    client.cookies.clear()
+    for token in (renewed, earlier):
+        assert (
+            await client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 401
+    # The other session is not logged out with this one.
+    assert (await client.get("/users/me", headers={"Authorization": f"Bearer {other}"})).status_code == 200

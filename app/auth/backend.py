@@ -1,7 +1,10 @@
 """JWT authentication: a cookie for pages, a bearer header for the API, and tokens that log out.
 
-A JWT alone stays valid until it expires, so every token carries a `jti`; logging out stores it in
-`revoked_tokens` until its expiry, and reading a token checks that list.
+A JWT alone stays valid until it expires, so every token carries a `jti`, and the session it belongs
+to a `sid`: a log-in starts a session, and the fresh tokens a page session in use is renewed with
+(app/auth/renewal.py) keep its `sid`. Logging out stores the `sid` in `revoked_tokens` until the last
+token of the session would have expired, so every token of that session is dead at once — the one
+logged out with and any earlier copy. Reading a token checks its `jti` and its `sid` against that list.
 """
 
 import time
@@ -29,8 +32,16 @@ REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti", "iat"]
 COOKIE_NAME = "studyrag_auth"
 
 
-def issue_token(user_id: uuid.UUID, settings: Settings) -> str:
-    data = {"sub": str(user_id), "aud": AUDIENCE, "jti": str(uuid.uuid4()), "iat": time.time()}
+def issue_token(user_id: uuid.UUID, settings: Settings, session_id: uuid.UUID | None = None) -> str:
+    """A token for a new session, or (with `session_id`) a renewal within one."""
+    jti = uuid.uuid4()
+    data = {
+        "sub": str(user_id),
+        "aud": AUDIENCE,
+        "jti": str(jti),
+        "sid": str(session_id or jti),
+        "iat": time.time(),
+    }
     secret = settings.jwt_secret.get_secret_value()
     return generate_jwt(data, secret, settings.access_token_lifetime_seconds, algorithm=ALGORITHM)
 
@@ -63,10 +74,13 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None
         try:
             jti = uuid.UUID(claims["jti"])
+            session_id = _session_of(claims)
             user_id = user_manager.parse_id(claims["sub"])
         except Exception:
             return None
-        revoked = await self.session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti))
+        revoked = await self.session.scalar(
+            select(RevokedToken.jti).where(RevokedToken.jti.in_({jti, session_id})).limit(1)
+        )
         if revoked is not None:
             return None
         user = await self.session.get(User, user_id)
@@ -76,26 +90,36 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None  # issued before the account was deactivated
         if user.is_active:
             _touch(user)
-            self._renew_if_old(token, claims["iat"], user)
+            self._renew_if_old(token, claims["iat"], user, session_id)
         return user
 
-    def _renew_if_old(self, token: str, issued_at: float, user: User) -> None:
+    def _renew_if_old(self, token: str, issued_at: float, user: User, session_id: uuid.UUID) -> None:
         """A page session (cookie) in use gets a fresh short-lived token once a third of its life has
         passed (see app.auth.renewal); an idle one simply expires. Bearer tokens are not renewed."""
         if self.request is None or self.request.cookies.get(COOKIE_NAME) != token:
             return
         if time.time() - issued_at > self.lifetime_seconds / 3:
-            self.request.state.renew_session_for = user.id
+            self.request.state.renew_session_for = (user.id, session_id)
 
     async def destroy_token(self, token: str, user: User) -> None:
+        """Log out: the whole session, every token it was ever renewed with. None of them outlives
+        a full lifetime from now (each was issued before this moment)."""
         claims = self._claims(token)
         if claims is None:
             return
+        try:
+            session_id = _session_of(claims)
+        except ValueError:
+            return
+        last_expiry = datetime.now(UTC) + timedelta(seconds=self.lifetime_seconds)
         await self.session.execute(
-            insert(RevokedToken)
-            .values(jti=uuid.UUID(claims["jti"]), expires_at=datetime.fromtimestamp(claims["exp"], UTC))
-            .on_conflict_do_nothing()
+            insert(RevokedToken).values(jti=session_id, expires_at=last_expiry).on_conflict_do_nothing()
         )
+
+
+def _session_of(claims: dict) -> uuid.UUID:
+    """The session a token belongs to (a token from before sessions were named is its own session)."""
+    return uuid.UUID(str(claims.get("sid") or claims["jti"]))
 
 
 LAST_ACTIVE_RESOLUTION = timedelta(minutes=5)

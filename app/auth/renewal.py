@@ -1,8 +1,9 @@
 """Sliding page sessions: access tokens are short-lived, and a page session in use is renewed.
 
-When the strategy reads a cookie token older than a third of its lifetime it notes the user in the
-request's state; this middleware then adds a fresh token cookie to the response — unless the
-response sets the cookie itself (log-in, log-out). An idle session expires with its token.
+When the strategy reads a cookie token older than a third of its lifetime it notes the user and the
+session in the request's state; this middleware then adds a fresh token of the same session (so
+logging out still ends all of it) as a cookie to the response — unless the response sets the cookie
+itself (log-in, log-out). An idle session expires with its token.
 """
 
 from starlette.datastructures import MutableHeaders
@@ -23,14 +24,15 @@ class SessionRenewalMiddleware:
             return
 
         async def send_renewed(message: Message) -> None:
-            user_id = scope.get("state", {}).get("renew_session_for")
-            if message["type"] == "http.response.start" and user_id is not None:
+            renewal = scope.get("state", {}).get("renew_session_for")
+            if message["type"] == "http.response.start" and renewal is not None:
+                user_id, session_id = renewal
                 headers = MutableHeaders(scope=message)
                 if not any(value.startswith(f"{COOKIE_NAME}=") for value in headers.getlist("set-cookie")):
                     settings = get_settings()
                     carrier = Response()
                     carrier.set_cookie(
-                        COOKIE_NAME, issue_token(user_id, settings), **cookie_options(settings)
+                        COOKIE_NAME, issue_token(user_id, settings, session_id), **cookie_options(settings)
                     )
                     headers.append("set-cookie", carrier.headers["set-cookie"])
             await send(message)
