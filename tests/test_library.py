@@ -154,6 +154,31 @@ async def test_parallel_uploads_cannot_exceed_a_quota(client, owner_engine, quot
     assert len((await ada.get("/api/files")).json()) == 2
 
 
+WIDE = "\U00020000"  # a CJK letter that takes 4 bytes in UTF-8 (and stays itself under NFKC)
+
+
+@pytest.mark.parametrize("field", ["semester", "subject", "book"])
+async def test_folder_names_are_bounded_in_bytes_too(client, app, field):
+    """64 letters of 4 bytes are 256 bytes: more than a file system allows for one name."""
+    ada = await new_student(client)
+    refused = await ada.upload(("wide.pdf", pdf_bytes(f"wide {field}")), **{field: WIDE * 64})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == (
+        f"The {field} name is too long: at most 192 bytes as stored (UTF-8), and this one takes 256. "
+        "Some letters take up to 4 bytes; use a shorter name."
+    )
+    stored = await ada.upload_one(("wide.pdf", pdf_bytes(f"wide {field}")), **{field: WIDE * 48})
+    assert app.state.storage.path(stored["key"]).is_file()
+
+
+async def test_long_file_names_of_wide_letters_are_shortened_to_fit_the_store(client, app):
+    ada = await new_student(client)
+    stored = await ada.upload_one((WIDE * 170 + ".pdf", pdf_bytes("wide file name")))
+    name = stored["key"].rsplit("/", 1)[-1]
+    assert name.endswith(".pdf") and len(name.encode()) <= 255 and set(name[:-4]) == {WIDE}
+    assert app.state.storage.path(stored["key"]).is_file()
+
+
 @pytest.mark.parametrize("field", ["semester", "subject", "book"])
 @pytest.mark.parametrize("value", ["..", "a/b", "", "x" * 65, "semi;colon", "../../etc"])
 async def test_bad_folder_names_are_a_clear_400(client, app, field, value):

@@ -6,6 +6,12 @@ import unicodedata
 FOLDER_KINDS = ("semester", "subject", "book")
 MAX_FOLDER_LENGTH = 64
 MAX_FILE_NAME_LENGTH = 180
+# Each name is one path component of the local store (255 bytes at most on common file systems) and
+# part of an S3 key (1,024 bytes at most): `users/<id>/raw_data/` (52) + 3 folders of at most 192 bytes
+# + a file name of at most 255 bytes + separators comes to 886. Letters take up to 4 bytes in UTF-8,
+# so characters alone do not bound this.
+MAX_FOLDER_BYTES = 192
+MAX_FILE_NAME_BYTES = 255
 _FOLDER_PUNCTUATION = frozenset(" ._-")
 _FILE_NAME_FORBIDDEN = re.compile(r'[<>:"|?*]')
 
@@ -22,6 +28,11 @@ def folder_name(value: str | None, kind: str) -> str:
         raise InvalidName(
             f"The {kind} name must be 1–{MAX_FOLDER_LENGTH} characters: letters, digits, spaces, "
             "'-', '_' or '.'."
+        )
+    if (size := len(name.encode())) > MAX_FOLDER_BYTES:
+        raise InvalidName(
+            f"The {kind} name is too long: at most {MAX_FOLDER_BYTES} bytes as stored (UTF-8), and this "
+            f"one takes {size}. Some letters take up to 4 bytes; use a shorter name."
         )
     return name
 
@@ -40,7 +51,10 @@ def file_name(value: str | None) -> str:
         name = name.replace("..", ".")
     name = name.strip(" .")
     stem = name[:-4] if name.lower().endswith(".pdf") else name
-    stem = stem.strip(" .")[: MAX_FILE_NAME_LENGTH - 4].rstrip(" .")
+    stem = stem.strip(" .")[: MAX_FILE_NAME_LENGTH - 4]
+    while len(stem.encode()) > MAX_FILE_NAME_BYTES - 4:  # letters of up to 4 bytes each
+        stem = stem[:-1]
+    stem = stem.rstrip(" .")
     if not stem:
         raise InvalidName("The file has no usable name; rename it and try again.")
     return f"{stem}.pdf"
