@@ -49,6 +49,12 @@ def _web_command(settings, *, host: str, port: int, web_workers: int) -> list[st
     headers are believed only from FORWARDED_ALLOW_IPS."""
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
     command += ["--workers", str(web_workers)]
+    # Idle keep-alive longer than a student's pause between clicks (and a load balancer's idle timeout),
+    # so a request never races the server closing its connection.
+    command += ["--timeout-keep-alive", "75"]
+    # uvicorn restarts a web process that does not answer its ping in time; 5 s (its default) is
+    # shorter than a busy process on a loaded machine can take, and killing it drops its requests.
+    command += ["--timeout-worker-healthcheck", "30"]
     if settings.forwarded_allow_ips:
         command += ["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
     else:

@@ -1,5 +1,6 @@
 """The web app: `create_app()` wires the lifespan (services, engine, queue, storage) and the routers."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from app import health
+from app import audit, health
 from app.admin import api as admin_api
 from app.admin import pages as admin_pages
 from app.admin.isolation import UnsafeDatabaseRole, refuse_unsafe_app_role
@@ -24,6 +25,7 @@ from app.db import make_engine, make_sessionmaker, pool_options
 from app.embedded import EmbeddedServices
 from app.errors import ReadableTooLargeMiddleware, install_error_handlers
 from app.ingestion import api as ingestion_api
+from app.ingestion.embeddings import get_embedder
 from app.library import api as library_api
 from app.library import pages as library_pages
 from app.library.storage import make_storage
@@ -56,6 +58,10 @@ async def lifespan(app: FastAPI):
     app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
     app.state.storage = make_storage(settings)
     app.state.rate_limiter = RateLimiter(urls.redis_url, settings)
+    refusal_counts = audit.write_refusal_counts_in_the_background(app.state.arq, app.state.sessionmaker)
+    # The question embedder loads now, not on a student's first question (loading holds the GIL for
+    # seconds, long enough for uvicorn to take a busy process for dead).
+    await asyncio.to_thread(getattr(get_embedder(settings), "load", lambda: None))
     app.state.embed_gate = Gate(
         "the question embedder",
         capacity=settings.embed_concurrency,
@@ -66,6 +72,7 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        refusal_counts.cancel()
         await app.state.arq.aclose()
         await app.state.engine.dispose()
         services.stop()
