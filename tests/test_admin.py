@@ -302,3 +302,35 @@ async def test_the_isolation_audit_api_runs_keeps_history_and_is_logged(client, 
         await admin.get("/api/admin/audit-log", params={"action": "admin.audit", "user": admin.id})
     ).json()
     assert events["events"][0]["target"] == f"run {run['id']}"
+
+
+async def test_a_flood_of_refusals_is_counted_not_written_row_by_row(
+    app, client, superuser_engine, monkeypatch
+):
+    """Each user's refusals of one kind are written one by one up to the bound per minute; the rest
+    of that minute becomes one row with the count, so the evidence is all there in a few rows."""
+    import time
+
+    from app import audit
+
+    monkeypatch.setattr(get_settings(), "audit_refusals_per_minute", 3)
+    student = await new_student(client)
+    started = time.time()
+    for _ in range(8):
+        assert (await student.get(f"/api/files/{uuid.uuid4()}")).status_code == 404
+        assert (await student.get("/api/admin/users")).status_code == 404
+    minutes = int(time.time() // 60) - int(started // 60) + 1
+    await audit.flush_refusal_counts(app.state.arq, app.state.sessionmaker, now=time.time() + 61)
+
+    async with superuser_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("select action, detail from audit_log where user_id = :u and outcome = 'denied'"),
+                {"u": student.id},
+            )
+        ).all()
+    for action in ("file.read", "admin.access"):
+        single = [detail for kind, detail in rows if kind == action and not detail.get("aggregated")]
+        counted = [detail for kind, detail in rows if kind == action and detail.get("aggregated")]
+        assert len(single) <= 3 * minutes and counted, rows
+        assert len(single) + sum(detail["more"] for detail in counted) == 8, rows

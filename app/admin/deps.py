@@ -19,10 +19,9 @@ async def current_admin(
         if user is not None:  # a logged-in user probing the admin area: keep the record
             user_id = user.id
             await session.rollback()  # the request fails: free its connection before the record takes one
-            await audit.record_now(
-                request.app.state.sessionmaker,
+            await audit.record_refusal(
+                request,
                 action="admin.access",
-                outcome="denied",
                 user_id=user_id,
                 target=request.url.path[:300],
                 ip=client_ip(request),

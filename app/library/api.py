@@ -30,10 +30,9 @@ async def refuse_unknown(
     The request is about to fail, so its transaction is rolled back now: its connection goes back to
     the pool before the record takes one (a request never holds two)."""
     await session.rollback()
-    await audit.record_now(
-        request.app.state.sessionmaker,
+    await audit.record_refusal(
+        request,
         action=action,
-        outcome="denied",
         user_id=tenant.user_id,
         target=target,
         ip=client_ip(request),
