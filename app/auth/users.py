@@ -102,7 +102,8 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             current = user_update.current_password
             if current and request is not None:
                 await request.app.state.rate_limiter.enforce("login", ip=None, who=user.email.lower())
-            if not current or not self.password_helper.verify_and_update(current, user.hashed_password)[0]:
+            verify = self.password_helper.verify_and_update  # Argon2: off the event loop, as at log-in
+            if not current or not (await asyncio.to_thread(verify, current, user.hashed_password))[0]:
                 raise InvalidPasswordException(
                     reason="Enter your current password (current_password) to change your email or password."
                 )
