@@ -62,8 +62,9 @@ class Passage:
     found_by: set[str] = field(default_factory=set)
 
 
-def _scope_sql(scope: Scope, params: dict) -> str:
-    clauses = ["d.status = 'ready'", "d.embedding_model = :model", "c.user_id = :user_id"]
+def _document_sql(scope: Scope, params: dict) -> list[str]:
+    """The conditions on `documents d` that put a document in the scope."""
+    clauses = ["d.status = 'ready'", "d.embedding_model = :model"]
     if scope.semester:
         clauses.append("d.semester = :semester")
         params["semester"] = scope.semester
@@ -79,12 +80,19 @@ def _scope_sql(scope: Scope, params: dict) -> str:
         params["document_ids"] = list(scope.document_ids)
     if chosen:  # exactly the chosen books, not "those or anything else"
         clauses.append("(" + " or ".join(chosen) + ")")
-    return " and ".join(clauses)
+    return clauses
+
+
+def _scope_sql(scope: Scope, params: dict) -> str:
+    return " and ".join([*_document_sql(scope, params), "c.user_id = :user_id"])
 
 
 _COLUMNS = (
     "c.id, c.document_id, d.filename, d.semester, d.subject, d.book, c.page_start, c.page_end,"
     " c.page_breaks, c.text"
+)
+_NEAREST_COLUMNS = (
+    "id, document_id, filename, semester, subject, book, page_start, page_end, page_breaks, text"
 )
 
 
@@ -94,9 +102,12 @@ def full_text_query(question: str) -> str | None:
     return " | ".join(dict.fromkeys(words)) or None
 
 
-async def tenant_chunk_count(session: AsyncSession, tenant: Tenant) -> int:
+async def scope_chunk_count(session: AsyncSession, tenant: Tenant, scope: Scope, *, model: str) -> int:
+    """How many passages the search has to rank: from the documents' counts, not by counting chunks."""
+    params: dict = {"user_id": tenant.user_id, "model": model}
+    where = " and ".join(["d.user_id = :user_id", *_document_sql(scope, params)])
     total = await session.scalar(
-        text("select coalesce(sum(chunk_count), 0) from documents where user_id = :u"), {"u": tenant.user_id}
+        text(f"select coalesce(sum(d.chunk_count), 0) from documents d where {where}"), params
     )
     return int(total or 0)
 
@@ -111,12 +122,23 @@ async def plan_vector_search(session: AsyncSession, *, exact: bool) -> None:
 
 
 def vector_sql(scope: Scope, params: dict, *, exact: bool) -> str:
+    """The nearest passages of the scope, best first, each with its cosine similarity.
+
+    Exact: every passage of the scope is compared (found through the (user_id, document_id) index);
+    ordering by the similarity, not by the distance operator, keeps the planner off the HNSW index.
+    Approximate: the HNSW index, walked in (relaxed) distance order until :limit rows of the scope
+    pass; the candidates are then put in exact order.
+    """
     distance = "c.embedding <=> cast(:vector as vector)"
-    order = f"({distance}) + 0" if exact else distance
+    source = f"from chunks c join documents d on d.id = c.document_id where {_scope_sql(scope, params)}"
+    if exact:
+        similarity = f"1 - ({distance}) as similarity"
+        return f"select {_COLUMNS}, {similarity} {source} order by similarity desc limit :limit"
     return (
-        f"select {_COLUMNS}, 1 - ({distance}) as similarity from chunks c"
-        f" join documents d on d.id = c.document_id where {_scope_sql(scope, params)}"
-        f" order by {order} limit :limit"
+        f"with nearest as materialized (select {_COLUMNS}, {distance} as distance {source}"
+        " order by distance limit :limit)"
+        # `+ 0`: a sort of its own, or the planner would take the relaxed order as already sorted.
+        f" select {_NEAREST_COLUMNS}, 1 - distance as similarity from nearest order by distance + 0"
     )
 
 
@@ -142,7 +164,7 @@ async def retrieve(
         "limit": CANDIDATES,
         "vector": str(query_vector),
     }
-    exact = await tenant_chunk_count(session, tenant) <= EXACT_SCAN_LIMIT
+    exact = await scope_chunk_count(session, tenant, scope, model=model) <= EXACT_SCAN_LIMIT
     by_id: dict[int, Passage] = {}
     await plan_vector_search(session, exact=exact)
     rows = (await session.execute(text(vector_sql(scope, params, exact=exact)), params)).all()
