@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     overload_queue: int = 100
     overload_wait_seconds: float = 5.0
     overload_retry_after: int = 5
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute_var_dir(cls, value: Path) -> Path:
+        # Absolute once, here: embedded Redis resolves its log file after changing into its data dir,
+        # so a relative VAR_DIR (VAR_DIR=var/demo) kept it from starting.
+        return value.resolve()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> "Settings":

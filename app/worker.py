@@ -10,6 +10,7 @@ from arq.worker import Worker
 from sqlalchemy import delete
 from sqlalchemy import func as sql_func
 
+from app.admin.isolation import refuse_unsafe_app_role
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, pool_options
 from app.ingestion.embeddings import get_embedder
@@ -36,6 +37,7 @@ async def startup(ctx) -> None:
         url = settings.app_url_for(settings.database_url)
     ctx["settings"] = settings
     ctx["engine"] = make_engine(url, **pool_options(settings))
+    await refuse_unsafe_app_role(ctx["engine"])  # the worker writes every tenant's rows: RLS must bind it
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["storage"] = make_storage(settings)
     embedder = get_embedder(settings)

@@ -5,7 +5,7 @@ import pytest
 
 from app.config import get_settings
 from tests.ingestion_helpers import run_worker_until_idle, wait_for
-from tests.library_helpers import new_student, text_pdf
+from tests.library_helpers import new_student, pdf_of, text_pdf
 
 
 def shared_stream_pdf(pages: int, text: str) -> bytes:
@@ -22,15 +22,7 @@ def shared_stream_pdf(pages: int, text: str) -> bytes:
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
         " /Resources << /Font << /F1 3 0 R >> >> >>"
     ] * pages
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return pdf_of(objects)
 
 
 WORDS = "the moraine records where the glacier stood before it retreated up the valley " * 30

@@ -171,3 +171,18 @@ async def test_the_app_refuses_to_start_as_a_role_that_row_level_security_does_n
         get_settings.cache_clear()
     async with lifespan(FastAPI()):
         pass
+
+
+async def test_the_worker_refuses_to_start_as_a_role_that_row_level_security_does_not_bind(services):
+    from sqlalchemy.engine import make_url
+
+    from app.admin.isolation import UnsafeDatabaseRole
+    from app.worker import make_worker
+
+    superuser = make_url(services.database_url).set(username="postgres").render_as_string(False)
+    worker = make_worker(services.redis_url, superuser, burst=True, handle_signals=False)
+    try:
+        with pytest.raises(UnsafeDatabaseRole, match=r"'postgres' .*is a superuser"):
+            await worker.main()
+    finally:
+        await worker.close()

@@ -94,3 +94,21 @@ async def test_embedded_redis_is_shared_stopped_only_by_its_starter_and_keeps_da
         assert redis.Redis(unix_socket_path=str(socket_path)).get("queued-job") == b"kept"
     finally:
         again.stop()
+
+
+async def test_a_relative_var_dir_starts_embedded_redis(services, monkeypatch):
+    from app.config import Settings
+
+    relative = (
+        TEST_VAR.relative_to(Path.cwd()) / "relative-var" if TEST_VAR.is_relative_to(Path.cwd()) else None
+    )
+    assert relative is not None, "the suite runs from the repository"
+    monkeypatch.setenv("VAR_DIR", str(relative))
+    settings = Settings(database_url=services.database_url)
+    assert settings.var_dir == (Path.cwd() / relative).resolve()
+    embedded = EmbeddedServices(settings)
+    urls = await embedded.start()
+    try:
+        assert urls.redis_url.startswith("unix://")
+    finally:
+        embedded.stop()
