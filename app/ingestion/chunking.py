@@ -1,4 +1,12 @@
-"""Passages of about 1,000 characters, cut on paragraph and heading boundaries, with their pages."""
+"""Passages of about 1,000 characters, cut on paragraph and heading boundaries, with their pages.
+
+Size measured on the dev set (bench/qa_dev.jsonl, 49 answerable questions, vector, k = 5, the corpus in
+one library): 1,000 / 150 characters (3,014 passages, 738 characters on average, since cuts fall on
+paragraph boundaries) gave page hit@5 85.7 % and MRR 0.674; 500 / 75 (5,609 passages, 386 on average)
+gave 85.7 % and 0.663, and full-text fusion did not lift either (81.6 % / 0.673 with equal weights,
+85.7 % / 0.690 at half weight). The ~500-character gain seen with fixed-size chunks does not carry over
+to paragraph-aware ones, so the size stays; smaller passages would also cost 1.9x the rows.
+"""
 
 import bisect
 import re
