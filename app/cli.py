@@ -139,7 +139,9 @@ def worker() -> None:
 
     from app.worker import WorkerSettings
 
-    logging.config.dictConfig(default_log_config(verbose=False))
+    config = default_log_config(verbose=False)
+    config["loggers"]["app"] = {"handlers": ["arq.standard"], "level": "INFO"}  # ingested, requeued, failed
+    logging.config.dictConfig(config)
     services, urls = _start_services()
     try:
         run_worker(

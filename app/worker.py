@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+from contextlib import suppress
 
 from arq import cron, func
 from arq.connections import RedisSettings
@@ -48,9 +49,37 @@ async def startup(ctx) -> None:
         )
     ctx["embedder"] = embedder
     ctx["embed_lock"] = asyncio.Lock()
+    ctx["running_documents"] = set()  # shared with every job's ctx (arq copies the dict, not the set)
+    await _reconcile_quietly(
+        ctx
+    )  # before the first poll: a burst worker (tests, bench) sees what it requeues
+    ctx["reconciler"] = asyncio.create_task(_reconcile_every(ctx, RECONCILE_SECONDS))
+
+
+RECONCILE_SECONDS = 5
+
+
+async def _reconcile_quietly(ctx) -> None:
+    try:
+        await reconcile(ctx)
+    except Exception:  # the next round tries again
+        log.exception("reconciler failed")
+
+
+async def _reconcile_every(ctx, seconds: float) -> None:
+    """The reconciler beside the jobs, not as an arq cron job: a cron job waits for a free job slot,
+    and a worker busy with long jobs (say, those it took over from a dead worker's queue) would not
+    notice a dead job for minutes."""
+    while True:
+        await asyncio.sleep(seconds)
+        await _reconcile_quietly(ctx)
 
 
 async def shutdown(ctx) -> None:
+    if reconciler := ctx.get("reconciler"):
+        reconciler.cancel()
+        with suppress(asyncio.CancelledError):
+            await reconciler
     await ctx["engine"].dispose()
 
 
@@ -69,7 +98,6 @@ class WorkerSettings:
     ]
     cron_jobs = [
         cron(purge_revoked_tokens, minute={7}, run_at_startup=False),
-        cron(reconcile, second=set(range(0, 60, 5)), run_at_startup=True, unique=True, timeout=60),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -217,7 +217,11 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             # Every earlier start ended without a word (a worker killed mid-job): stop trying.
             await progress.set(status="failed", error=KEEPS_FAILING, force=True)
             return "failed"
-        async with _heartbeat(progress, settings.ingest_heartbeat_seconds):
+        # Beats well inside the stale window, whatever the two settings say.
+        beat_every = min(settings.ingest_heartbeat_seconds, settings.ingest_stale_seconds / 3)
+        running = ctx.setdefault("running_documents", set())
+        running.add(doc_id)
+        async with _heartbeat(progress, beat_every):
             await progress.set(status="parsing", pages_done=0, error=None, attempts=Document.attempts + 1)
             with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
                 path = Path(tmp) / "document.pdf"
@@ -275,6 +279,8 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
         log.exception("ingest %s failed", document_id)
         await _fail_quietly(progress, GENERIC_FAILURE)
         return "failed"
+    finally:
+        ctx.get("running_documents", set()).discard(doc_id)
 
 
 async def _fail_quietly(progress: _Progress, message: str) -> None:
@@ -299,6 +305,8 @@ async def reconcile(ctx) -> int:
                 {"stale": settings.ingest_stale_seconds},
             )
         ).all()
+    running = ctx.get("running_documents", set())  # this worker's own jobs are alive, whatever it says
+    rows = [row for row in rows if row[0] not in running]
     requeued = 0
     ranks: dict = {}  # each owner's requeued files line up behind one another, not ahead of others
     for document_id, user_id, status in rows:
