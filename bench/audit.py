@@ -163,8 +163,17 @@ async def load_library(
                 {**documents, "size": len(OBJECT_BYTES), "p": passages},
             ),
         )
-        # One build of the HNSW index after the load is far faster than a graph insert per row.
-        await conn.execute(text("drop index ix_chunks_embedding_hnsw"))
+        # One build of the HNSW indexes after the load is far faster than a graph insert per row.
+        hnsw = (
+            await conn.execute(
+                text(
+                    "select indexname, indexdef from pg_indexes"
+                    " where tablename = 'chunks' and indexdef ilike '% using hnsw %'"
+                )
+            )
+        ).all()
+        for name, _ in hnsw:
+            await conn.execute(text(f'drop index "{name}"'))
         # The subqueries mention the outer row, so they run per passage (not once, as an InitPlan).
         await watch.lap(
             "passages (text, tsv, embeddings)",
@@ -185,14 +194,10 @@ async def load_library(
         )
         await conn.execute(text("set local maintenance_work_mem = '1GB'"))
         await conn.execute(text("set local max_parallel_maintenance_workers = 2"))
-        await watch.lap(
-            "HNSW index build",
-            conn.execute(
-                text(
-                    "create index ix_chunks_embedding_hnsw on chunks using hnsw (embedding vector_cosine_ops)"
-                )
-            ),
-        )
+        started = time.perf_counter()
+        for _, definition in hnsw:
+            await conn.execute(text(definition))
+        watch.laps.append((f"HNSW index build ({len(hnsw)} indexes)", time.perf_counter() - started))
         await watch.lap(
             "conversations, messages, audit log",
             conn.execute(

@@ -61,10 +61,13 @@ async def test_a_new_dimension_drops_old_vectors_and_requeues(services):
                 text("select relforcerowsecurity from pg_class where relname = 'documents'")
             )
             assert forced is True
-            index = await conn.scalar(
-                text("select indexdef from pg_indexes where indexname = 'ix_chunks_embedding_hnsw'")
-            )
-            assert "hnsw (embedding vector_cosine_ops)" in index
+            indexes = (
+                await conn.execute(
+                    text("select indexdef from pg_indexes where indexname like 'ix_chunks_embedding_hnsw%'")
+                )
+            ).scalars()
+            hnsw = [i for i in indexes if "hnsw (embedding vector_cosine_ops)" in i]
+            assert len(hnsw) == 16 and all("% 16) = " in i for i in hnsw)  # one per bucket of tenants
     finally:
         await owner.dispose()
         await superuser.dispose()

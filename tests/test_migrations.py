@@ -126,7 +126,11 @@ async def test_chunks_have_vector_tsvector_and_the_indexes(owner_engine):
         )
     assert embedding_type == f"vector({get_settings().embedding_dim})"
     assert generated == "s"
-    assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
+    for bucket in range(16):  # one HNSW index per bucket of tenants
+        definition = indexes[f"ix_chunks_embedding_hnsw_{bucket:02d}"]
+        assert "USING hnsw (embedding vector_cosine_ops)" in definition
+        assert f"% 16) = {bucket})" in definition
+    assert "ix_chunks_embedding_hnsw" not in indexes
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
     assert "(user_id, document_id)" in indexes["ix_chunks_user_id_document_id"]
 

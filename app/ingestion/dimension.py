@@ -22,12 +22,21 @@ async def ensure_embedding_dimension(conn: AsyncConnection, dimension: int) -> b
     """Rebuild for `dimension` if the column has another; True when it did. Call inside a transaction."""
     if await embedding_dimension(conn) == dimension:
         return False
-    await conn.execute(text("drop index if exists ix_chunks_embedding_hnsw"))
+    # The HNSW indexes (one per bucket of tenants, migration 0011), made again as they were.
+    hnsw = (
+        await conn.execute(
+            text(
+                "select indexname, indexdef from pg_indexes"
+                " where tablename = 'chunks' and indexdef ilike '% using hnsw %'"
+            )
+        )
+    ).all()
+    for name, _ in hnsw:
+        await conn.execute(text(f'drop index "{name}"'))
     await conn.execute(text("truncate chunks"))  # TRUNCATE is not filtered by row-level security
     await conn.execute(text(f"alter table chunks alter column embedding type vector({int(dimension)})"))
-    await conn.execute(
-        text("create index ix_chunks_embedding_hnsw on chunks using hnsw (embedding vector_cosine_ops)")
-    )
+    for _, definition in hnsw:
+        await conn.execute(text(definition))
     # The owner is bound by the forced policies too; lift them for this one statement's transaction.
     await conn.execute(text("alter table documents no force row level security"))
     await conn.execute(

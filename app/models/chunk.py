@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,11 +30,16 @@ class Chunk(Base):
         ),
         UniqueConstraint("document_id", "ordinal"),
         Index("ix_chunks_user_id_document_id", "user_id", "document_id"),
-        Index(
-            "ix_chunks_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+        # One HNSW index per bucket of tenants (migration 0011; app.chat.retrieval.TENANT_BUCKETS).
+        *(
+            Index(
+                f"ix_chunks_embedding_hnsw_{bucket:02d}",
+                "embedding",
+                postgresql_using="hnsw",
+                postgresql_ops={"embedding": "vector_cosine_ops"},
+                postgresql_where=text(f"(get_byte(uuid_send(user_id), 15) % 16) = {bucket}"),
+            )
+            for bucket in range(16)
         ),
         Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
     )
