@@ -23,8 +23,9 @@ from app.library.keys import document_key, user_prefix
 from app.library.names import InvalidName
 from app.library.storage import LocalStorage, S3Storage, make_storage
 from tests.conftest import bearer_token, register
+from tests.library_helpers import BOOKS
 
-SAMPLE_PDF = Path("/work/shared/corpus/books/forallx_magnus.pdf")
+SAMPLE_PDF = BOOKS / "forallx_magnus.pdf"
 MiB = 1024 * 1024
 S3_PART = 8 * MiB  # boto3's default multipart chunk size
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
