@@ -80,9 +80,10 @@ book 22.2 / 36.7 and 11.9 / 24.8; 5 books 29.4 / 47.8 and 16.3 / 26.4; 10 books 
 machine (plan 3 above), not once the embedding competes with other work for the 2 cores, and not with
 the term counts.
 
-The term counts of the refusal (`absent_weight`, added meanwhile) are what the goal misses on: they
-scan every passage of the scope once per question word, reading its tsvector from TOAST, so they cost
-about 20–30 ms for a typical tenant and 1.5–2.4 s for the heavy one, more than everything else.
+The term counts of the refusal (`absent_weight`, added meanwhile) are what the goal misses on most:
+for each word of the question they read every passage of the scope and its tsvector (from TOAST),
+so they cost p50 22–33 ms for a typical tenant's library and 1.4–2.4 s for the heavy one's — more
+than everything else together.
 """
 
 import argparse
