@@ -170,14 +170,23 @@ async def answer(
         else:
             conversation = await get_conversation(session, tenant, conversation_id)
             conversation.updated_at = func.now()
+        # clock_timestamp(), not the transaction's now(): the question sorts before its answer.
         session.add(
-            Message(user_id=tenant.user_id, conversation_id=conversation_id, role="user", content=question)
+            Message(
+                user_id=tenant.user_id,
+                conversation_id=conversation_id,
+                role="user",
+                content=question,
+                created_at=func.clock_timestamp(),
+            )
         )
+        await session.flush()
         session.add(
             Message(
                 user_id=tenant.user_id,
                 conversation_id=conversation_id,
                 role="assistant",
+                created_at=func.clock_timestamp(),
                 content=result.text,
                 sources=result.sources_json(),
             )
