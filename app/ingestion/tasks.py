@@ -27,7 +27,8 @@ from app.ingestion.parsing import FileRefused, Parsed, extract_pages
 from app.ingestion.queue import enqueue_ingest, job_id
 from app.library import formats
 from app.library.storage import ObjectMissing
-from app.models import Chunk, Document
+from app.models import Chunk, Document, DocumentTerm
+from app.models.document_term import term_counts_sql
 from app.tenancy import Tenant, bind_tenant
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,10 @@ async def _load(ctx, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
         return await session.get(Document, document_id)
 
 
+# How many of the document's passages hold each lexeme, for the refusal's term weights.
+_COUNT_TERMS = text(term_counts_sql("c.document_id = :document_id"))
+
+
 async def _replace_chunks(
     ctx,
     tenant: Tenant,
@@ -121,8 +126,9 @@ async def _replace_chunks(
     parsed: Parsed,
     units: bool,
 ) -> bool:
-    """One transaction: lock the document, drop its chunks, write the new set, mark it ready.
-    `units`: keep each unit's title and text (slides, sections, chapters) for citations and the viewer."""
+    """One transaction: lock the document, drop its chunks, write the new set and its term counts, mark
+    it ready. `units`: keep each unit's title and text (slides, sections, chapters) for citations and
+    the viewer."""
     pages = len(parsed.pages)
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
@@ -150,6 +156,8 @@ async def _replace_chunks(
         ]
         for start in range(0, len(rows), 500):
             await session.execute(insert(Chunk), rows[start : start + 500])
+        await session.execute(delete(DocumentTerm).where(DocumentTerm.document_id == document_id))
+        await session.execute(_COUNT_TERMS, {"document_id": document_id})
         await session.execute(
             update(Document)
             .where(Document.id == document_id)
@@ -159,7 +167,7 @@ async def _replace_chunks(
                 page_count=pages,
                 pages_done=pages,
                 chunk_count=len(rows),
-                units=[{"title": parsed.titles.get(n, ""), "text": text} for n, text in parsed.pages]
+                units=[{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages]
                 if units
                 else None,
                 embedding_model=ctx["embedder"].model_name,
