@@ -256,6 +256,8 @@ async def test_scan_library_takes_slides_and_skips_a_renamed_file(client, app, s
         "ready",
         4,
     )
+    library = await ada.get("/library")
+    assert "4 slides, " in library.text
 
 
 # ---- end to end: upload → ready → a scoped question cites the right unit ------------------------------
