@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = 5
     db_pool_timeout: float = 5.0
     embed_concurrency: int = 2
+    # A question is short: one ONNX thread embeds it in ~6 ms of CPU, two threads spend ~12 ms on it
+    # (their spin-waits), and the web processes already run side by side. Ingestion's batches use one
+    # thread per CPU.
+    question_embedding_threads: int = 1
     overload_queue: int = 100
     overload_wait_seconds: float = 5.0
     overload_retry_after: int = 5
