@@ -142,6 +142,8 @@ def worker() -> None:
     config = default_log_config(verbose=False)
     config["loggers"]["app"] = {"handlers": ["arq.standard"], "level": "INFO"}  # ingested, requeued, failed
     logging.config.dictConfig(config)
+    if (niceness := get_settings().worker_nice) > 0:
+        os.nice(niceness)  # the parsing children inherit it
     services, urls = _start_services()
     try:
         run_worker(
