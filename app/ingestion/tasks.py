@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from arq import Retry
@@ -20,13 +21,16 @@ from botocore.exceptions import BotoCoreError
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from app import metrics
 from app.config import Settings
 from app.ingestion.chunking import Passage, chunk_pages
+from app.ingestion.embeddings import counted
 from app.ingestion.parsing import PdfRefused, extract_pages
 from app.ingestion.queue import enqueue_ingest, job_id
 from app.library.storage import ObjectMissing
 from app.models import Chunk, Document
 from app.tenancy import Tenant, bind_tenant
+from app.usage import service as usage
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +121,10 @@ async def _replace_chunks(
     vectors: list[list[float]],
     *,
     pages: int,
+    embedding_tokens: int = 0,
 ) -> bool:
-    """One transaction: lock the document, drop its chunks, write the new set, mark it ready."""
+    """One transaction: lock the document, drop its chunks, write the new set, mark it ready, and add
+    the work to its owner's usage of the month."""
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
         locked = await session.scalar(select(Document.id).where(Document.id == document_id).with_for_update())
@@ -155,6 +161,14 @@ async def _replace_chunks(
                 updated_at=text("now()"),
             )
         )
+        await usage.record(
+            session,
+            tenant,
+            held=True,
+            documents_ingested=1,
+            pages_ingested=pages,
+            embedding_tokens=embedding_tokens,
+        )
     return True
 
 
@@ -182,23 +196,86 @@ async def _within_passage_caps(ctx, settings: Settings, tenant: Tenant, document
         )
 
 
-async def _embed(ctx, passages: list[Passage], progress: _Progress, page_count: int) -> list[list[float]]:
+async def _embed(
+    ctx, passages: list[Passage], progress: _Progress, page_count: int
+) -> tuple[list[list[float]], int]:
+    """The passages' vectors, and the tokens an embeddings endpoint billed for them (0 when local)."""
     embedder = ctx["embedder"]
     vectors: list[list[float]] = []
+    tokens = 0
     for start in range(0, len(passages), EMBED_BATCH):
         batch = passages[start : start + EMBED_BATCH]
         async with ctx["embed_lock"]:  # one embedding batch at a time per worker: the CPU is the limit
-            vectors.extend(await asyncio.to_thread(embedder.embed_documents, [p.text for p in batch]))
+            made, billed = await asyncio.to_thread(
+                counted, embedder, embedder.embed_documents, [p.text for p in batch]
+            )
+        vectors.extend(made)
+        tokens += billed
         await progress.set(pages_done=min(batch[-1].page_end, page_count))
-    return vectors
+    return vectors, tokens
+
+
+@dataclass
+class JobReport:
+    """What one ingestion job did, for its log line and the metrics."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    pages: int = 0
+    passages: int = 0
+    reason: str | None = None  # why it failed: the refusal's kind, or ours (error, retry_later, ...)
 
 
 async def ingest_document(ctx, document_id: str, user_id: str) -> str:
-    """Ingest one document of one user. Returns the final status (for logs and tests)."""
+    """Ingest one document of one user. Returns the final status (for logs and tests); logs one line
+    with the document id, its stage timings and the outcome, and counts them in the metrics."""
+    report = JobReport()
+    started = time.perf_counter()
+    outcome = "retry"  # unless the job ends here: a passing fault raises Retry
+    try:
+        outcome = await _ingest(ctx, document_id, user_id, report)
+        return outcome
+    finally:
+        elapsed = time.perf_counter() - started
+        _report(document_id, user_id, outcome, report, elapsed)
+
+
+def _report(document_id: str, user_id: str, outcome: str, report: JobReport, elapsed: float) -> None:
+    for stage, seconds in report.timings.items():
+        metrics.INGEST_STAGE_SECONDS.labels(stage).observe(seconds)
+    metrics.INGEST_JOBS.labels(outcome).inc()
+    if outcome == "failed":
+        metrics.INGEST_FAILURES.labels(report.reason or "unknown").inc()
+    if outcome == "ready" and report.pages:
+        metrics.INGEST_PAGES.inc(report.pages)
+        metrics.INGEST_PAGES_PER_SECOND.observe(report.pages / max(elapsed, 1e-6))
+    stages = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings.items())
+    log.info(
+        "ingest %s: %s%s, %s pages, %s passages in %.2fs (%s)",
+        document_id,
+        outcome,
+        f" ({report.reason})" if report.reason else "",
+        report.pages,
+        report.passages,
+        elapsed,
+        stages or "no stage ran",
+        extra={
+            "document_id": document_id,
+            "user_id": user_id,
+            "outcome": outcome,
+            "reason": report.reason,
+            "pages": report.pages,
+            "passages": report.passages,
+            "seconds": round(elapsed, 3),
+            "timings": {stage: round(seconds, 3) for stage, seconds in report.timings.items()},
+        },
+    )
+
+
+async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str:
     tenant, doc_id = Tenant(uuid.UUID(user_id)), uuid.UUID(document_id)
     settings: Settings = ctx["settings"]
     progress = _Progress(ctx, tenant, doc_id)
-    timings: dict[str, float] = {}
+    timings = report.timings
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -215,6 +292,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             return "ready"
         if document.attempts >= settings.ingest_max_tries:
             # Every earlier start ended without a word (a worker killed mid-job): stop trying.
+            report.reason = "keeps_failing"
             await progress.set(status="failed", error=KEEPS_FAILING, force=True)
             return "failed"
         # Beats well inside the stale window, whatever the two settings say.
@@ -241,7 +319,9 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                     max_document_chars=settings.max_document_chars,
                 )
                 lap("parse")
+            report.pages = len(pages)
             passages = chunk_pages(pages)
+            report.passages = len(passages)
             lap("chunk")
             if not passages:
                 raise PdfRefused(
@@ -249,23 +329,19 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                 )
             await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages))
             await progress.set(status="embedding", pages_done=0, page_count=len(pages))
-            vectors = await _embed(ctx, passages, progress, len(pages))
+            vectors, tokens = await _embed(ctx, passages, progress, len(pages))
             lap("embed")
-            written = await _replace_chunks(ctx, tenant, doc_id, passages, vectors, pages=len(pages))
+            written = await _replace_chunks(
+                ctx, tenant, doc_id, passages, vectors, pages=len(pages), embedding_tokens=tokens
+            )
             lap("write")
-        log.info(
-            "ingested %s: %s pages, %s passages (%s)",
-            document_id,
-            len(pages),
-            len(passages),
-            ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in timings.items()),
-            extra={"timings": timings, "pages": len(pages), "passages": len(passages)},
-        )
         return "ready" if written else "gone"
     except PdfRefused as refused:
+        report.reason = refused.kind
         await progress.set(status="failed", error=refused.message, force=True)
         return "failed"
     except ObjectMissing:
+        report.reason = "object_missing"
         await progress.set(status="failed", error="The stored file is missing; upload it again.", force=True)
         return "failed"
     except TRANSIENT as exc:
@@ -273,10 +349,12 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
         if tries < settings.ingest_max_tries:
             log.warning("ingest %s: transient error (try %s), retrying: %r", document_id, tries, exc)
             raise Retry(defer=min(2**tries, 60)) from exc
+        report.reason = "retry_later"
         await _fail_quietly(progress, RETRY_LATER)
         return "failed"
     except Exception:
-        log.exception("ingest %s failed", document_id)
+        log.exception("ingest %s failed", document_id, extra={"document_id": document_id})
+        report.reason = "error"
         await _fail_quietly(progress, GENERIC_FAILURE)
         return "failed"
     finally:

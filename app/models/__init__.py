@@ -6,10 +6,11 @@ from app.models.chunk import Chunk
 from app.models.conversation import Conversation, Message
 from app.models.document import DOCUMENT_STATUSES, Document
 from app.models.revoked_token import RevokedToken
+from app.models.usage import UsageMonth
 from app.models.user import User
 
 # Tables whose rows belong to one user: each has `user_id` and a row-level security policy on it.
-TENANT_TABLES = ("documents", "chunks", "conversations", "messages", "audit_log")
+TENANT_TABLES = ("documents", "chunks", "conversations", "messages", "audit_log", "usage_months")
 
 __all__ = [
     "DOCUMENT_STATUSES",
@@ -21,5 +22,6 @@ __all__ = [
     "IsolationAuditRun",
     "Message",
     "RevokedToken",
+    "UsageMonth",
     "User",
 ]
