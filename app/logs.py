@@ -123,10 +123,25 @@ class RouteRecorderMiddleware:
                 scope["state"]["route"] = scope["route"]
 
 
+_full_paths: dict[int, str] = {}
+
+
+def _full_path(app, route) -> str:
+    """A route's whole template: a route of an included router knows only its own part (`/login`), so
+    the prefixes are found by walking the app's routers once (again when a route is added later)."""
+    if id(route) not in _full_paths:
+        from app.routing import api_routes
+
+        _full_paths.update({id(found): path for path, found in api_routes(app)})
+    return _full_paths.get(id(route)) or route.path
+
+
 def route_of(scope: Scope) -> str:
     """The route template (`/api/files/{document_id}`), never the raw path: ids stay out of metrics."""
     route = scope.get("state", {}).get("route") or scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    if getattr(route, "path", None) is None:
+        return "unmatched"
+    return _full_path(scope["app"], route) if hasattr(route, "dependant") else route.path
 
 
 class RequestLogMiddleware:

@@ -63,6 +63,10 @@ async def test_each_request_logs_one_line_with_its_id_route_status_and_user_id(c
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == rid and line["user_id"] == user["id"] and line["status"] == 404
     assert line["route"] == "/api/files/{document_id}" and line["level"] == "info"
+    # A route of an included router is named by its whole template, prefixes and all.
+    failed = await client.post("/auth/jwt/login", data={"username": email, "password": "wrong"})
+    (login,) = [r for r in caplog.records if getattr(r, "request_id", None) == failed.headers["x-request-id"]]
+    assert (login.route, login.status) == ("/auth/jwt/login", 400)
     for shown in (JsonFormatter().format(record), TextFormatter().format(record)):
         assert email not in shown and token not in shown and str(document_id) not in shown
         assert rid in shown
