@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     # Short-lived; page sessions in use are renewed (app/auth/renewal.py), idle ones expire.
     access_token_lifetime_seconds: int = 30 * 60
     min_password_length: int = 8
+    # Argon2id cost of a stored password: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane), ~26 ms
+    # of one core a log-in; argon2-cffi's default (64 MiB, 3 passes, 4 lanes) took ~240 ms of CPU,
+    # and a class logging in at once spent both cores on it (bench/load.py). Older hashes are
+    # rewritten with these figures at their next log-in.
+    password_hash_memory_kib: int = 19_456
+    password_hash_time_cost: int = 2
+    password_hash_parallelism: int = 1
 
     # Ingestion. Parsing runs in a child process with these limits.
     max_pdf_pages: int = 5000
@@ -145,6 +152,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = 5
     db_pool_timeout: float = 5.0
     embed_concurrency: int = 2
+    # A question is short: one ONNX thread embeds it in ~6 ms of CPU, two threads spend ~12 ms on it
+    # (their spin-waits), and the web processes already run side by side. Ingestion's batches use one
+    # thread per CPU.
+    question_embedding_threads: int = 1
     overload_queue: int = 100
     overload_wait_seconds: float = 5.0
     overload_retry_after: int = 5

@@ -65,7 +65,8 @@ async def lifespan(app: FastAPI):
     refusal_counts = audit.write_refusal_counts_in_the_background(app.state.arq, app.state.sessionmaker)
     # The question embedder loads now, not on a student's first question (loading holds the GIL for
     # seconds, long enough for uvicorn to take a busy process for dead).
-    await asyncio.to_thread(getattr(get_embedder(settings), "load", lambda: None))
+    question_embedder = get_embedder(settings, threads=settings.question_embedding_threads)
+    await asyncio.to_thread(getattr(question_embedder, "load", lambda: None))
     app.state.embed_gate = Gate(
         "the question embedder",
         capacity=settings.embed_concurrency,

@@ -343,6 +343,8 @@ async def chunk_indexes(conn: asyncpg.Connection) -> tuple[list[tuple[str, str]]
 async def build_library(
     socket_dir: str, database: str, students: list[Student], vectors: str
 ) -> list[tuple[str, float]]:
+    from app.models.document_term import term_counts_sql
+
     laps = Laps()
     connect = dict(host=socket_dir, user="postgres", database=database)
     conn = await asyncpg.connect(**connect)
@@ -418,6 +420,7 @@ async def build_library(
         hnsw = [(n, d) for n, d in indexes if " using hnsw " in d.lower()]
         for name, definition in [i for i in indexes if i not in hnsw]:
             await laps.lap(f"index {name}", conn.execute(definition))
+        await laps.lap("term counts (document_terms)", conn.execute(term_counts_sql("true"), timeout=None))
         await laps.lap("vacuum analyze", conn.execute("vacuum analyze"))
         for name, definition in hnsw:
             await laps.lap(f"index {name}", conn.execute(definition, timeout=None))

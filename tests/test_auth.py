@@ -219,3 +219,31 @@ async def test_changing_email_or_password_needs_the_current_password(client):
     )
     assert moved.status_code == 200 and moved.json()["email"] == new_address, moved.text
     assert await bearer_token(client, new_address)
+
+
+async def test_passwords_are_stored_at_the_configured_cost_and_old_hashes_upgraded(client, owner_engine):
+    """A new account's hash has the configured Argon2id cost; an account hashed at argon2-cffi's old
+    default (64 MiB, 3 passes, 4 lanes) still logs in, and its stored hash is then rewritten."""
+    from argon2 import PasswordHasher
+
+    async def stored_hash(user_id: str) -> str:
+        async with owner_engine.connect() as connection:
+            return await connection.scalar(
+                text("select hashed_password from users where id = :id"), {"id": user_id}
+            )
+
+    email = new_email()
+    user = await register(client, email)
+    assert "$argon2id$v=19$m=19456,t=2,p=1$" in await stored_hash(user["id"])
+
+    old = PasswordHasher(memory_cost=65536, time_cost=3, parallelism=4).hash(PASSWORD)
+    async with owner_engine.begin() as connection:
+        await connection.execute(
+            text("update users set hashed_password = :hash where id = :id"), {"hash": old, "id": user["id"]}
+        )
+    token = await bearer_token(client, email)
+    assert (await client.get("/users/me", headers=auth(token))).status_code == 200
+    upgraded = await stored_hash(user["id"])
+    assert upgraded != old
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await client.get("/users/me", headers=auth(await bearer_token(client, email)))).status_code == 200

@@ -32,7 +32,8 @@ async def _document(session, user_id: str, name: str) -> str:
 
 @pytest.fixture
 async def two_tenants(client, app_engine):
-    """Users A and B, each with one document, one chunk, one conversation and one message."""
+    """Users A and B, each with one document, one chunk and its term count, one conversation and one
+    message."""
     a, b = await register(client, name="A"), await register(client, name="B")
     sessionmaker = make_sessionmaker(app_engine)
     for user in (a, b):
@@ -45,6 +46,13 @@ async def two_tenants(client, app_engine):
                     " values (:u, :d, 0, 1, 1, :text)"
                 ),
                 {"u": user["id"], "d": doc_id, "text": f"secret text of {user['id']}"},
+            )
+            await session.execute(
+                text(
+                    "insert into document_terms (user_id, document_id, lexeme, passages)"
+                    " values (:u, :d, 'secret', 1)"
+                ),
+                {"u": user["id"], "d": doc_id},
             )
             conv_id = str(uuid.uuid4())
             await session.execute(
@@ -75,7 +83,7 @@ async def test_a_raw_select_without_where_returns_only_my_rows(two_tenants, app_
     a, b = two_tenants
     async with make_sessionmaker(app_engine)() as session:
         await bind_tenant(session, Tenant(uuid.UUID(a["id"])))
-        for table in ("documents", "chunks", "conversations", "messages"):
+        for table in ("documents", "chunks", "document_terms", "conversations", "messages"):
             owners = set((await session.execute(text(f"select user_id::text from {table}"))).scalars())
             assert owners == {a["id"]}, table
         texts = (await session.execute(text("select text from chunks"))).scalars().all()
@@ -107,7 +115,7 @@ async def test_writing_a_row_for_another_user_fails(two_tenants, app_engine):
         await session.rollback()
 
 
-async def test_a_chunk_cannot_point_at_another_users_document(two_tenants, app_engine):
+async def test_a_chunk_or_term_count_cannot_point_at_another_users_document(two_tenants, app_engine):
     a, b = two_tenants
     async with make_sessionmaker(app_engine)() as session:
         await bind_tenant(session, Tenant(uuid.UUID(a["id"])))
@@ -116,6 +124,16 @@ async def test_a_chunk_cannot_point_at_another_users_document(two_tenants, app_e
                 text(
                     "insert into chunks (user_id, document_id, ordinal, page_start, page_end, text)"
                     " values (:a, :doc_of_b, 5, 1, 1, 'x')"
+                ),
+                {"a": a["id"], "doc_of_b": b["document_id"]},
+            )
+    async with make_sessionmaker(app_engine)() as session:
+        await bind_tenant(session, Tenant(uuid.UUID(a["id"])))
+        with pytest.raises(DBAPIError, match="foreign key"):
+            await session.execute(
+                text(
+                    "insert into document_terms (user_id, document_id, lexeme, passages)"
+                    " values (:a, :doc_of_b, 'planted', 1)"
                 ),
                 {"a": a["id"], "doc_of_b": b["document_id"]},
             )

@@ -2,6 +2,9 @@
 
 from functools import lru_cache
 
+from fastapi_users.password import PasswordHelper
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 MAX_LENGTH = 256  # hashing cost grows with length; nobody types more
@@ -11,6 +14,14 @@ MAX_LENGTH = 256  # hashing cost grows with length; nobody types more
 def _common_passwords() -> frozenset[str]:
     # The 30,000 most used passwords from real leaks, as shipped with zxcvbn (MIT).
     return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+@lru_cache(maxsize=4)
+def password_helper(*, memory_kib: int, time_cost: int, parallelism: int) -> PasswordHelper:
+    """Hashes new passwords with Argon2id at this cost; a stored hash of another cost still verifies,
+    and `verify_and_update` hands back its replacement at this cost."""
+    hasher = Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism)
+    return PasswordHelper(PasswordHash((hasher,)))
 
 
 def password_problem(password: str, *, email: str, min_length: int) -> str | None:

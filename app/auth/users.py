@@ -10,7 +10,7 @@ from fastapi_users import BaseUserManager, InvalidPasswordException, UUIDIDMixin
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 
 from app import audit
-from app.auth.passwords import password_problem
+from app.auth.passwords import password_helper, password_problem
 from app.auth.schemas import UserCreate, UserUpdate
 from app.config import get_settings
 from app.db import SessionDep, release
@@ -33,9 +33,15 @@ def client_ip(request: Request | None) -> str | None:
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     def __init__(self, user_db: SQLAlchemyUserDatabase, request: Request | None) -> None:
-        super().__init__(user_db)
+        settings = get_settings()
+        helper = password_helper(
+            memory_kib=settings.password_hash_memory_kib,
+            time_cost=settings.password_hash_time_cost,
+            parallelism=settings.password_hash_parallelism,
+        )
+        super().__init__(user_db, helper)
         self.request = request
-        secret = get_settings().jwt_secret.get_secret_value()
+        secret = settings.jwt_secret.get_secret_value()
         self.reset_password_token_secret = secret
         self.verification_token_secret = secret
 

@@ -87,7 +87,7 @@ async def prepare_question(request: Request, session, tenant, settings, **questi
         request.app.state.sessionmaker,
         tenant,
         settings,
-        get_embedder(settings),
+        get_embedder(settings, threads=settings.question_embedding_threads),
         embed_gate=request.app.state.embed_gate,
         **question,
     )

@@ -168,7 +168,7 @@ def _scope_of(item: dict, documents: dict[str, list[uuid.UUID]], email: str) -> 
 async def evaluate(
     urls: ServiceUrls, settings: Settings, *, lines: list[dict], email: str, k: int, methods: tuple[str, ...]
 ) -> Report:
-    embedder = get_embedder(settings)
+    embedder = get_embedder(settings, threads=settings.question_embedding_threads)
     engine = make_engine(urls.app_database_url)
     report = Report(k)
     try:

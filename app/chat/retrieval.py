@@ -196,25 +196,35 @@ with terms as (
     where strpos(lexeme, '-') = 0 and strpos(lexeme, E'\\\\') = 0
 )
 select t.lexeme, (
-    select count(*) from chunks c join documents d on d.id = c.document_id
-    where {scope} and c.tsv @@ quote_literal(t.lexeme)::tsquery
+    select coalesce(sum(t2.passages), 0) from document_terms t2 join documents d on d.id = t2.document_id
+    where {scope} and t2.user_id = :user_id and t2.lexeme = t.lexeme
 ) from terms t
 """
 
 
 async def absent_weight(
-    session: AsyncSession, tenant: Tenant, *, question: str, model: str, scope: Scope
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    question: str,
+    model: str,
+    scope: Scope,
+    total: int | None = None,
 ) -> float:
     """The share of the question's weight in terms that no passage of the scope holds.
 
     Terms are Postgres' English lexemes of the question (stop words dropped, stemmed; a hyphenated
     compound such as 'five-word' is left out, its parts count), each weighed by
-    its BM25 idf among the scope's passages, ln(1 + (N - df + 0.5) / (df + 0.5)): a term found nowhere
-    weighs most. Counted through the GIN index on `tsv`, under the tenant's row-level security.
+    its BM25 idf among the scope's `total` passages, ln(1 + (N - df + 0.5) / (df + 0.5)): a term found
+    nowhere weighs most. The passage counts come from `document_terms` (written with the passages), a
+    lookup per term and document under the tenant's row-level security: 25 ms a question for one book
+    by reading the passages, 1.5–2.4 s for a 50,000-passage library, before that table.
     """
     params: dict = {"user_id": tenant.user_id, "model": model, "question": question}
-    rows = (await session.execute(text(_TERMS_SQL.format(scope=_scope_sql(scope, params))), params)).all()
-    total = await scope_chunk_count(session, tenant, scope, model=model)
+    where = " and ".join(_document_sql(scope, params))
+    rows = (await session.execute(text(_TERMS_SQL.format(scope=where)), params)).all()
+    if total is None:
+        total = await scope_chunk_count(session, tenant, scope, model=model)
     weights = [(math.log(1 + (total - df + 0.5) / (df + 0.5)), df) for _, df in rows]
     whole = sum(weight for weight, _ in weights)
     return sum(weight for weight, df in weights if df == 0) / whole if whole else 0.0
@@ -242,7 +252,8 @@ async def retrieve(
         "limit": CANDIDATES,
         "vector": str(query_vector),
     }
-    exact = await scope_chunk_count(session, tenant, scope, model=model) <= EXACT_SCAN_LIMIT
+    total = await scope_chunk_count(session, tenant, scope, model=model)
+    exact = total <= EXACT_SCAN_LIMIT
     by_id: dict[int, Passage] = {}
     await plan_vector_search(session, exact=exact)
     rows = (await session.execute(text(vector_sql(scope, params, exact=exact)), params)).all()
@@ -278,11 +289,10 @@ async def retrieve(
     if best and "vector" not in methods:
         # Keep the relevance signal of the vector ranking even when only full text ranks.
         best[0].similarity = max(best[0].similarity, max(similarities.values(), default=0.0))
-    # The term counts read every passage of the scope once per question word: 20–30 ms for a typical
-    # library, 1.5–2.4 s for one of 50,000 passages (bench/retrieval.py). Above the exact-scan limit
-    # the refusal rests on the similarity floor alone until the counts are cheap.
-    if best and exact:
-        absent = await absent_weight(session, tenant, question=question, model=model, scope=scope)
+    if best:
+        absent = await absent_weight(
+            session, tenant, question=question, model=model, scope=scope, total=total
+        )
         for passage in best:
             passage.absent_weight = absent
     return best

@@ -266,8 +266,10 @@ def counted(embedder: Embedder, call, *args):
     return result, meter.tokens
 
 
-def get_embedder(settings: Any) -> Embedder:
-    """The configured embedder: local ONNX unless EMBEDDINGS=openai."""
+def get_embedder(settings: Any, *, threads: int | None = None) -> Embedder:
+    """The configured embedder: local ONNX unless EMBEDDINGS=openai. `threads`: the local model's
+    threads (default: one per CPU, for ingestion's batches; the web app embeds questions with
+    QUESTION_EMBEDDING_THREADS)."""
     if getattr(settings, "embeddings", "local") == "openai":
         api_key = settings.openai_api_key
         return OpenAIEmbedder(
@@ -281,4 +283,4 @@ def get_embedder(settings: Any) -> Embedder:
             f"EMBEDDING_DIM is {settings.embedding_dim} but the local model makes "
             f"{LocalEmbedder.dimension}-d vectors: unset it, or set EMBEDDINGS=openai"
         )
-    return LocalEmbedder(threads=getattr(settings, "embedding_threads", None))
+    return LocalEmbedder(threads=threads)

@@ -28,7 +28,8 @@ from app.ingestion.embeddings import counted
 from app.ingestion.parsing import PdfRefused, extract_pages
 from app.ingestion.queue import enqueue_ingest, job_id
 from app.library.storage import ObjectMissing
-from app.models import Chunk, Document
+from app.models import Chunk, Document, DocumentTerm
+from app.models.document_term import term_counts_sql
 from app.tenancy import Tenant, bind_tenant
 from app.usage import service as usage
 
@@ -113,6 +114,10 @@ async def _load(ctx, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
         return await session.get(Document, document_id)
 
 
+# How many of the document's passages hold each lexeme, for the refusal's term weights.
+_COUNT_TERMS = text(term_counts_sql("c.document_id = :document_id"))
+
+
 async def _replace_chunks(
     ctx,
     tenant: Tenant,
@@ -123,8 +128,8 @@ async def _replace_chunks(
     pages: int,
     embedding_tokens: int = 0,
 ) -> bool:
-    """One transaction: lock the document, drop its chunks, write the new set, mark it ready, and add
-    the work to its owner's usage of the month."""
+    """One transaction: lock the document, drop its chunks, write the new set and its term counts, mark
+    it ready, and add the work to its owner's usage of the month."""
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
         locked = await session.scalar(select(Document.id).where(Document.id == document_id).with_for_update())
@@ -146,6 +151,8 @@ async def _replace_chunks(
         ]
         for start in range(0, len(rows), 500):
             await session.execute(insert(Chunk), rows[start : start + 500])
+        await session.execute(delete(DocumentTerm).where(DocumentTerm.document_id == document_id))
+        await session.execute(_COUNT_TERMS, {"document_id": document_id})
         await session.execute(
             update(Document)
             .where(Document.id == document_id)

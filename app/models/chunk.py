@@ -53,6 +53,8 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     # Where in `text` each following page begins: a quote's page is page_start + breaks before it.
     page_breaks: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
+    # Titles of the units page_start..page_end for formats whose units have names (empty for PDFs).
+    sections: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True), deferred=True
     )

@@ -12,9 +12,11 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from app.db import Base
+from app.library.formats import FORMATS
 
 DOCUMENT_STATUSES = ("uploaded", "queued", "parsing", "embedding", "ready", "failed")
 
@@ -28,6 +30,7 @@ class Document(Base):
         # Lets chunks reference (id, user_id), so a chunk can never belong to another user's document.
         UniqueConstraint("id", "user_id"),
         CheckConstraint(f"status in {DOCUMENT_STATUSES}", name="status"),
+        CheckConstraint(f"format in {FORMATS}", name="format"),
         # One file of a name per book; also the index for browsing a user's folders.
         UniqueConstraint("user_id", "semester", "subject", "book", "filename"),
     )
@@ -42,6 +45,10 @@ class Document(Base):
     filename: Mapped[str] = mapped_column(String(255))
     storage_key: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
+    # What the file is, by its content (app.library.formats): decides the parser and the cited unit.
+    format: Mapped[str] = mapped_column(String(8), default="pdf", server_default="pdf")
+    # [{"title", "text"}] of each slide, section or chapter (not of PDF pages): what the viewer shows.
+    units: Mapped[list[dict] | None] = deferred(mapped_column(JSONB))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

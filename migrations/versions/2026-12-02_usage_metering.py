@@ -8,9 +8,9 @@ returns counts, never content. Storage, documents and passages are what the user
 month; for the current month at least what they hold now, and for a month without a row, what they
 held at their last recorded month.
 
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-01
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-02
 """
 
 from collections.abc import Sequence
@@ -20,8 +20,8 @@ from alembic import op
 
 from app.config import get_settings
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
