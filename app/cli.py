@@ -154,6 +154,8 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_format_used, settings.log_level)  # arq's lines and ours, one format
+    if (niceness := settings.worker_nice) > 0:
+        os.nice(niceness)  # the parsing children inherit it
     services, urls = _start_services()
     try:
         run_worker(

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # Jobs at once per worker, each with a parsing child of up to PARSE_MEMORY_MB: a worker needs about
     # INGEST_MAX_JOBS × PARSE_MEMORY_MB + 0.5 GB.
     ingest_max_jobs: int = 4
+    # The worker's niceness: where it shares cores with the web processes (`studyrag serve`), a
+    # student's request wins over a background ingestion (bench/load.py: uploads' ingestion had
+    # pushed page p95 past 800 ms at 200 students). 0 leaves it as started.
+    worker_nice: int = 10
 
     # Embeddings: "local" (a model shipped in a pip package) or "openai" (langchain-openai).
     # EMBEDDING_DIM is the chunks.embedding column's dimension and must match the model.
