@@ -2,8 +2,8 @@
 
 import asyncio
 import getpass
-import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -44,6 +44,18 @@ def migrate() -> None:
         services.stop()
 
 
+def _fresh_metrics_dir(settings) -> dict[str, str]:
+    """The directory where every process of this run writes its metrics (prometheus-client's
+    multiprocess mode), emptied first: samples of an earlier run are not this run's. An operator's own
+    PROMETHEUS_MULTIPROC_DIR is used as it is."""
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return {"PROMETHEUS_MULTIPROC_DIR": path}
+    directory = settings.var_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+
+
 def _web_command(settings, *, host: str, port: int, web_workers: int) -> list[str]:
     """uvicorn with `web_workers` processes (its supervisor restarts one that dies). Forwarded
     headers are believed only from FORWARDED_ALLOW_IPS."""
@@ -55,6 +67,7 @@ def _web_command(settings, *, host: str, port: int, web_workers: int) -> list[st
     # uvicorn restarts a web process that does not answer its ping in time; 5 s (its default) is
     # shorter than a busy process on a loaded machine can take, and killing it drops its requests.
     command += ["--timeout-worker-healthcheck", "30"]
+    command += ["--no-access-log"]  # the app logs one line per request itself (app/logs.py)
     if settings.forwarded_allow_ips:
         command += ["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
     else:
@@ -78,6 +91,7 @@ def web(
         port=port or settings.port,
         web_workers=web_workers or settings.web_workers or os.cpu_count() or 1,
     )
+    os.environ.update(_fresh_metrics_dir(settings))
     os.execv(command[0], command)
 
 
@@ -92,11 +106,12 @@ def serve(
     """Run the web app and a worker, with embedded Postgres and Redis where no URL is set.
 
     Every process is supervised: one that dies is logged and started again, the others keep serving."""
+    from app.logs import configure_logging
     from app.migrate import upgrade_to_head
     from app.supervise import Supervised, stop_all
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    configure_logging(settings.log_format_used, settings.log_level)
     host = host or settings.host
     port = port or settings.port
     web_workers = web_workers or settings.web_workers or os.cpu_count() or 1
@@ -105,7 +120,7 @@ def serve(
     try:
         if settings.database_url:
             asyncio.run(upgrade_to_head(urls.database_url))
-        env = {**os.environ, **urls.as_env()}
+        env = {**os.environ, **urls.as_env(), **_fresh_metrics_dir(settings)}
         web = _web_command(settings, host=host, port=port, web_workers=web_workers)
         worker = [sys.executable, "-m", "app.cli", "worker"]
         children = [Supervised("web app", web, env), Supervised("ingestion worker", worker, env)]
@@ -131,18 +146,15 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run an ingestion worker."""
-    import logging.config
-
     from arq.connections import RedisSettings
-    from arq.logs import default_log_config
     from arq.worker import run_worker
 
+    from app.logs import configure_logging
     from app.worker import WorkerSettings
 
-    config = default_log_config(verbose=False)
-    config["loggers"]["app"] = {"handlers": ["arq.standard"], "level": "INFO"}  # ingested, requeued, failed
-    logging.config.dictConfig(config)
-    if (niceness := get_settings().worker_nice) > 0:
+    settings = get_settings()
+    configure_logging(settings.log_format_used, settings.log_level)  # arq's lines and ours, one format
+    if (niceness := settings.worker_nice) > 0:
         os.nice(niceness)  # the parsing children inherit it
     services, urls = _start_services()
     try:

@@ -140,6 +140,24 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Operations. Logs: "json" (one JSON object a line) or "text"; unset, JSON in production only.
+    log_format: Literal["json", "text"] | None = None
+    log_level: str = "INFO"
+    # GET /metrics answers this machine, or a request with `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: SecretStr | None = None
+    # Errors are reported to Sentry only with SENTRY_DSN set; unset, nothing is sent anywhere.
+    sentry_dsn: SecretStr | None = None
+
+    # Usage and its estimated cost (admin Usage page): prices in dollars, a fixed monthly hosting line.
+    price_storage_gb_month: float = 0.023
+    price_llm_input_per_million: float = 0.15
+    price_llm_output_per_million: float = 0.60
+    price_embedding_per_million: float = 0.02
+    hosting_per_month: float = 20.0
+    # Monthly limits per user (a user row may set its own); unset, no limit.
+    monthly_question_limit: int | None = None
+    monthly_llm_token_limit: int | None = None
+
     # Serving a class at once. Every web process has its own pool, so WEB_WORKERS × (DB_POOL_SIZE +
     # DB_MAX_OVERFLOW) + the workers' pools must fit in Postgres' max_connections (README, "Scale").
     # A request waits at most DB_POOL_TIMEOUT seconds for a connection, and a question at most
@@ -178,6 +196,10 @@ class Settings(BaseSettings):
         if len(self.jwt_secret.get_secret_value()) < 32 and self.environment == "production":
             raise ValueError("JWT_SECRET must be at least 32 characters in production")
         return self
+
+    @property
+    def log_format_used(self) -> str:
+        return self.log_format or ("json" if self.environment == "production" else "text")
 
     @property
     def is_development(self) -> bool:

@@ -1,7 +1,6 @@
 """Errors a person can read: HTML pages for the site, JSON for the API, never a stack trace."""
 
 import logging
-import uuid
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import get_settings
+from app.logs import request_id_var
 from app.routing import allowed_methods
 from app.security.headers import security_headers
 from app.templating import is_htmx, templates
@@ -91,7 +91,13 @@ def error_response(scope: Scope, status: int, message: str) -> Response:
 
 async def on_unhandled(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
-    log.exception("unhandled error (request %s) on %s %s", rid, request.method, request.url.path)
+    # Answered outside the request's middleware, whose id has ended: the line (and the Sentry report it
+    # makes) is given the id again.
+    token = request_id_var.set(rid)
+    try:
+        log.exception("unhandled error (request %s) on %s %s", rid, request.method, request.url.path)
+    finally:
+        request_id_var.reset(token)
     # Unhandled errors are answered outside the middleware stack, so the id header is set here.
     if not wants_html(request):
         response = JSONResponse({"detail": "Internal server error", "request_id": rid}, status_code=500)
@@ -101,27 +107,6 @@ async def on_unhandled(request: Request, exc: Exception) -> Response:
     # Answered outside the middleware stack: the security headers are added here too.
     response.headers.update(security_headers(request.url.path, get_settings()))
     return response
-
-
-class RequestIdMiddleware:
-    """Gives every request an id: in `request.state`, the `X-Request-ID` header and the error page."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = uuid.uuid4().hex[:16]
-        scope.setdefault("state", {})["request_id"] = rid
-
-        async def send_with_id(message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 def too_large_message() -> str:
@@ -163,4 +148,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unhandled)
-    app.add_middleware(RequestIdMiddleware)

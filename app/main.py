@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from app import audit, health
+from app import audit, health, metrics
 from app.admin import api as admin_api
 from app.admin import pages as admin_pages
 from app.admin.isolation import UnsafeDatabaseRole, refuse_unsafe_app_role
@@ -29,12 +29,15 @@ from app.ingestion.embeddings import get_embedder
 from app.library import api as library_api
 from app.library import pages as library_pages
 from app.library.storage import make_storage
+from app.logs import RequestLogMiddleware, RouteRecorderMiddleware, configure_logging
 from app.migrate import upgrade_to_head
 from app.overload import Gate, install_overload_handlers
 from app.security.csrf import CrossSiteRequestMiddleware
 from app.security.headers import SecurityHeadersMiddleware
 from app.security.rate_limit import RateLimiter
 from app.security.text_guard import NulGuardMiddleware
+from app.sentry import init_sentry
+from app.usage import api as usage_api
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ async def lifespan(app: FastAPI):
         # Embedded database: nobody else runs migrations for it.
         await upgrade_to_head(urls.database_url)
     app.state.engine = make_engine(urls.app_database_url, **pool_options(settings))
+    metrics.watch_pool(app.state.engine, process="web", pool_size=settings.db_pool_size)
     try:
         await refuse_unsafe_app_role(app.state.engine)  # row-level security binds no other role
     except UnsafeDatabaseRole:
@@ -77,10 +81,13 @@ async def lifespan(app: FastAPI):
         await app.state.arq.aclose()
         await app.state.engine.dispose()
         services.stop()
+        metrics.process_ended()
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    configure_logging(settings.log_format_used, settings.log_level)
+    init_sentry(settings, component="web")
     app = FastAPIOffline(
         title="StudyRAG",
         summary="Ask your own textbooks; every answer cites book and page.",
@@ -91,14 +98,18 @@ def create_app() -> FastAPI:
     # Added last is outermost: the headers land on every response, refusals included. Bodies are
     # limited here (routes that take uploads raise their own limit), inside the middleware that
     # turns Starlette's bare 413 into a page or JSON that says what the limits are.
+    app.add_middleware(RouteRecorderMiddleware)
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_kb * 1024)
     app.add_middleware(ReadableTooLargeMiddleware)
     app.add_middleware(SessionRenewalMiddleware)
     app.add_middleware(CrossSiteRequestMiddleware, trusted_origins=settings.trusted_origins)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    # Outermost: a request's id and its log line and metrics cover every middleware above.
+    app.add_middleware(RequestLogMiddleware)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(library_api.router)
@@ -108,6 +119,7 @@ def create_app() -> FastAPI:
     app.include_router(library_pages.router)
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)
+    app.include_router(usage_api.router)
     return app
 
 

@@ -11,6 +11,7 @@ from arq.worker import Worker
 from sqlalchemy import delete
 from sqlalchemy import func as sql_func
 
+from app import metrics
 from app.admin.isolation import refuse_unsafe_app_role
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, pool_options
@@ -18,6 +19,7 @@ from app.ingestion.embeddings import get_embedder
 from app.ingestion.tasks import ingest_document, reconcile
 from app.library.storage import make_storage
 from app.models import RevokedToken
+from app.sentry import init_sentry
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ async def startup(ctx) -> None:
             raise RuntimeError("Set DATABASE_URL, or start the worker with `studyrag worker`.")
         url = settings.app_url_for(settings.database_url)
     ctx["settings"] = settings
+    init_sentry(settings, component="worker")
     ctx["engine"] = make_engine(url, **pool_options(settings))
+    metrics.watch_pool(ctx["engine"], process="worker", pool_size=settings.db_pool_size)
     await refuse_unsafe_app_role(ctx["engine"])  # the worker writes every tenant's rows: RLS must bind it
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["storage"] = make_storage(settings)
@@ -81,6 +85,7 @@ async def shutdown(ctx) -> None:
         with suppress(asyncio.CancelledError):
             await reconciler
     await ctx["engine"].dispose()
+    metrics.process_ended()
 
 
 _settings = get_settings()

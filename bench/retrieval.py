@@ -27,7 +27,7 @@ whatever the migrations create is what gets built and timed:
   at a time; foreign-key triggers are off during the load (the ids are consistent by construction).
 
 Then, as the app role under row-level security, each case asks --queries questions, --runs times:
-embed the question (`get_embedder(settings).embed_query`, in a thread as the app does), open a
+embed the question (the app's question embedder, one ONNX thread, in a thread as the app does), open a
 session, bind the tenant, `app.chat.retrieval.retrieve(k=8)` — the app's code and plan choice — and
 close. Cases: a typical tenant (another one each question) and the heavy one, over the whole library
 and within one book (semester + subject + book, as the chat page sends), and for the heavy tenant
@@ -84,6 +84,16 @@ The term counts of the refusal (`absent_weight`, added meanwhile) are what the g
 for each word of the question they read every passage of the scope and its tsvector (from TOAST),
 so they cost p50 22–33 ms for a typical tenant's library and 1.4–2.4 s for the heavy one's — more
 than everything else together.
+
+4. Term counts per document (`document_terms`, migration 0013, filled on the kept library by the
+   migration; 154 s for 0012 + 0013), the question embedded on one ONNX thread as the web app does,
+   on an idle machine (2026-12-02), retrieve() as it is, p50 / p95 total, term SQL p95 in brackets:
+   typical whole 15.8 / 19.1 and 21.1 / 30.4 (1.4, 2.2); one book 12.9 / 15.9 and 16.9 / 20.2;
+   heavy whole 27.2 / 50.9 and 26.1 / 38.5 (2.4, 2.3; vector SQL p95 35.7 and 22.0; recall 0.959 /
+   1.000); heavy one book 17.6 / 21.2 and 16.1 / 21.0; 5 books 25.8 / 32.0 and 24.9 / 28.1; 10 books
+   39.3 / 46.3 and 31.5 / 34.7; embedding p50 8–12, p95 10–16. The term counts went from the largest
+   part to 1–3 ms; what misses the goal now is the heavy tenant's HNSW walk and exact scans of
+   5,000–10,000 passages.
 """
 
 import argparse
@@ -629,7 +639,7 @@ async def main(args: argparse.Namespace) -> None:
         shutil.rmtree(BENCH_VAR, ignore_errors=True)
     BENCH_VAR.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    embedder = get_embedder(settings)
+    embedder = get_embedder(settings, threads=settings.question_embedding_threads)
     assert embedder.model_name == EMBEDDING_MODEL, embedder.model_name
     students = plan_library(args.passages, args.tenants)
     if args.exact_scan_limit is not None:

@@ -198,3 +198,14 @@ def test_openai_vectors_of_the_wrong_dimension_are_refused(openai_url: str) -> N
     assert embedder.model_name == "nomic-embed-text"
     with pytest.raises(ValueError, match="12-d vectors but EMBEDDING_DIM is 384"):
         embedder.embed_query(MITOCHONDRIA)
+
+
+def test_openai_embedding_tokens_are_counted_per_call(openai_url: str) -> None:
+    embedder = get_embedder(openai_settings(openai_url))
+
+    vectors, tokens = embeddings.counted(embedder, embedder.embed_documents, [MITOCHONDRIA, UNRELATED])
+    assert vectors == [fake_vector(MITOCHONDRIA, 384), fake_vector(UNRELATED, 384)]
+    assert tokens == 1  # what the endpoint reported for the one request
+    assert embeddings.counted(embedder, embedder.embed_query, PARAPHRASE)[1] == 1
+    local = LocalEmbedder()
+    assert embeddings.counted(local, len, "no model call")[1] == 0

@@ -63,6 +63,7 @@ async def test_every_tenant_table_has_forced_rls_and_a_policy_on_app_user_id(own
                         ("documents", "admin_read", (f"{role}_admin_reader",), "SELECT"),
                         ("audit_log", "admin_read", (f"{role}_admin_reader",), "SELECT"),
                         ("audit_log", "admin_logged", (f"{role}_admin_reader",), "INSERT"),
+                        ("usage_months", "admin_read", (f"{role}_admin_reader",), "SELECT"),
                     }
 
 

@@ -201,6 +201,15 @@ async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_
             )
         assert spoofed.status_code == 429
 
+        # /metrics adds up every web process: whichever answers counts all 3 refusals and 6 limits.
+        login = 'studyrag_http_requests_total{method="POST",route="/auth/jwt/login",status="%s"} %s'
+        for _ in range(4):  # scrapes on new connections, so both processes answer some
+            async with httpx.AsyncClient() as http:
+                scraped = (await http.get(f"{base}/metrics")).text
+            assert login % (400, "3.0") in scraped and login % (429, "6.0") in scraped, scraped
+        written = {p.name.rsplit("_", 1)[-1] for p in (var_dir / "metrics").glob("counter_*.db")}
+        assert {f"{p.pid}.db" for p in web} <= written, (written, web)
+
         worker.send_signal(signal.SIGKILL)  # what the kernel does to a worker out of memory
         async with httpx.AsyncClient() as http:
             for _ in range(120):

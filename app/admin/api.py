@@ -7,12 +7,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from app.admin import audit_log, audits, users
+from app.admin import usage as admin_usage
 from app.admin.deps import AdminDep
 from app.api_errors import errors
 from app.auth.users import client_ip
 from app.db import SessionDep
 from app.deps import SettingsDep
 from app.models import IsolationAuditRun
+from app.usage.service import MONTH, parse_month
 
 # Everyone but an active admin gets 404 on every route here.
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=errors(400, 404, 409, 413))
@@ -30,6 +32,9 @@ class UserChange(BaseModel):
     quota_bytes: int | None = Field(default=None, ge=0, le=10**15)
     quota_documents: int | None = Field(default=None, ge=0, le=10**9)
     reset_quotas: bool = Field(default=False, description="Back to the deployment's default quotas.")
+    question_limit: int | None = Field(default=None, ge=0, le=10**9, description="Questions a month.")
+    llm_token_limit: int | None = Field(default=None, ge=0, le=10**15, description="LLM tokens a month.")
+    reset_limits: bool = Field(default=False, description="Back to the deployment's monthly limits.")
 
 
 class EventPage(BaseModel):
@@ -100,7 +105,21 @@ async def change_user(
         "is_active": user.is_active,
         "quota_bytes": user.quota_bytes,
         "quota_documents": user.quota_documents,
+        "question_limit": user.question_limit,
+        "llm_token_limit": user.llm_token_limit,
     }
+
+
+@router.get("/usage")
+async def usage_report(
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    month: str | None = Query(default=None, pattern=MONTH, description="YYYY-MM; this month if left out."),
+) -> admin_usage.UsageReport:
+    """Every user's usage of the month (counts, never content) and its estimated cost from the prices
+    in settings, with totals, a fixed hosting line and the cost per active user."""
+    return await admin_usage.usage_report(session, admin, settings, month=parse_month(month))
 
 
 @router.get("/audit-log")

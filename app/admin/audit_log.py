@@ -18,7 +18,7 @@ KNOWN_ACTIONS = (
     "login", "register", "upload", "delete", "delete_folder", "file.open", "file.read", "file.delete",
     "folder.delete", "scan", "job.read", "chat.read", "chat.delete", "document.removed", "admin.access",
     "admin.read", "admin.audit", "admin.cleanup", "admin.deactivate", "admin.reactivate", "admin.quota",
-    "admin.grant",
+    "admin.grant", "admin.limits",
 )  # fmt: skip
 
 

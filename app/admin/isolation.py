@@ -26,7 +26,7 @@ from app.models import User
 def system_policies(app_role: str) -> set[tuple[str, str, str]]:
     """The narrow exceptions to "every policy reads app.user_id", as (table, policy, role): NOLOGIN roles
     that own SECURITY DEFINER functions and may read only ownership, status and size columns
-    (migrations 0003, 0005 and 0006). The same policy for any other role is a violation."""
+    (migrations 0003, 0005, 0006 and 0014). The same policy for any other role is a violation."""
     return {
         ("documents", "ingestion_backlog", f"{app_role}_system"),
         ("documents", "audit_read", f"{app_role}_auditor"),
@@ -35,6 +35,7 @@ def system_policies(app_role: str) -> set[tuple[str, str, str]]:
         ("documents", "admin_read", f"{app_role}_admin_reader"),
         ("audit_log", "admin_read", f"{app_role}_admin_reader"),
         ("audit_log", "admin_logged", f"{app_role}_admin_reader"),
+        ("usage_months", "admin_read", f"{app_role}_admin_reader"),
     }
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.admin import audit_log, audits, users
+from app.admin import usage as admin_usage
 from app.admin.api import clean_up_run
 from app.admin.deps import AdminDep
 from app.auth.users import client_ip
@@ -14,6 +15,7 @@ from app.db import SessionDep
 from app.deps import SettingsDep
 from app.models import IsolationAuditRun
 from app.templating import is_htmx, templates
+from app.usage.service import MONTH, parse_month
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 MB = 1024 * 1024
@@ -171,3 +173,58 @@ async def run_isolation_audit(
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
     run, done = await clean_up_run(request, session, admin, run_id, via="page")
     return await _isolation_page(request, session, admin, current=run, cleanup=done)
+
+
+async def _usage_page(
+    request: Request, session, admin, settings, *, month: str | None, notice=None, error=None
+):
+    report = await admin_usage.usage_report(session, admin, settings, month=parse_month(month))
+    context = {
+        "user": admin,
+        "active": "admin",
+        "section": "usage",
+        "report": report,
+        "notice": notice,
+        "error": error,
+    }
+    return templates.TemplateResponse(request, "admin/usage.html", context, status_code=409 if error else 200)
+
+
+@router.get("/usage")
+async def usage_page(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    month: str | None = Query(default=None, pattern=MONTH),
+) -> Response:
+    return await _usage_page(request, session, admin, settings, month=month)
+
+
+@router.post("/usage/{user_id}")
+async def change_limits(
+    user_id: uuid.UUID,
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    change: Annotated[str, Form(pattern="^(limits|default-limits)$")],
+    question_limit: Annotated[int | None, Form(ge=0, le=10**9)] = None,
+    llm_token_limit: Annotated[int | None, Form(ge=0, le=10**15)] = None,
+    month: Annotated[str | None, Form(pattern=MONTH)] = None,
+) -> Response:
+    """A user's own monthly limits, or back to the deployment's."""
+    fields: dict = (
+        {"reset_limits": True}
+        if change == "default-limits"
+        else {"question_limit": question_limit, "llm_token_limit": llm_token_limit}
+    )
+    user = await users.update_user(session, admin, user_id, **fields, ip=client_ip(request))
+    if user is None:
+        raise HTTPException(status_code=404, detail="No such user.")
+    notice = (
+        f"{user.email} is back on the default limits."
+        if change == "default-limits"
+        else f"Monthly limits of {user.email} are saved."
+    )
+    return await _usage_page(request, session, admin, settings, month=month, notice=notice)

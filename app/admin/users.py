@@ -92,9 +92,13 @@ async def update_user(
     quota_bytes: int | None = None,
     quota_documents: int | None = None,
     reset_quotas: bool = False,
+    question_limit: int | None = None,
+    llm_token_limit: int | None = None,
+    reset_limits: bool = False,
     ip: str | None = None,
 ) -> User | None:
-    """Activate/deactivate and set quotas; every change is in the audit log. None: no such user."""
+    """Activate/deactivate, set quotas and monthly limits; every change is in the audit log. None: no
+    such user."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         return None
@@ -115,9 +119,20 @@ async def update_user(
     if quota_documents is not None and quota_documents != user.quota_documents:
         user.quota_documents = quota_documents
         changes["quota_documents"] = quota_documents
+    if reset_limits and (user.question_limit is not None or user.llm_token_limit is not None):
+        user.question_limit = user.llm_token_limit = None
+        changes["limits"] = "default"
+    if question_limit is not None and question_limit != user.question_limit:
+        user.question_limit = question_limit
+        changes["question_limit"] = question_limit
+    if llm_token_limit is not None and llm_token_limit != user.llm_token_limit:
+        user.llm_token_limit = llm_token_limit
+        changes["llm_token_limit"] = llm_token_limit
     if changes:
         if "is_active" in changes:
             action = "admin.reactivate" if is_active else "admin.deactivate"
+        elif changes.keys() & {"limits", "question_limit", "llm_token_limit"}:
+            action = "admin.limits"
         else:
             action = "admin.quota"
         await audit.record(

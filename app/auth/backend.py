@@ -88,6 +88,8 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
             return None
         if user.sessions_valid_after is not None and claims["iat"] < user.sessions_valid_after.timestamp():
             return None  # issued before the account was deactivated
+        if self.request is not None:  # for the request's log line: the id, never the email
+            self.request.state.user_id = str(user.id)
         if user.is_active:
             _touch(user)
             self._renew_if_old(token, claims["iat"], user, session_id)

@@ -41,6 +41,8 @@ class Answer:
     text: str
     mode: str  # "generated", "extractive" or "not_found"
     sources: list[Source] = field(default_factory=list)
+    tokens_in: int = 0  # what the model reported using, for usage metering (0 without a model)
+    tokens_out: int = 0
 
     def sources_json(self) -> list[dict]:
         return [asdict(source) for source in self.sources]
@@ -147,6 +149,7 @@ def chat_model(settings: Settings):
         temperature=0,
         timeout=60,
         max_retries=2,
+        stream_usage=True,  # the last chunk carries the tokens used (usage metering)
     )
 
 
@@ -156,7 +159,11 @@ async def generate(
     """Yields text as it streams in, then the final Answer (sources = the passages it cited)."""
     model = chat_model(settings)
     buffered, streaming, parts = "", False, []
+    tokens_in = tokens_out = 0
     async for chunk in model.astream(_messages(question, passages, history)):
+        if usage := getattr(chunk, "usage_metadata", None):
+            tokens_in += usage.get("input_tokens", 0)
+            tokens_out += usage.get("output_tokens", 0)
         piece = chunk.content if isinstance(chunk.content, str) else ""
         parts.append(piece)
         if streaming:
@@ -169,9 +176,15 @@ async def generate(
             yield buffered
     text = "".join(parts).strip()
     if not text or text.startswith(NOT_FOUND_MARK):
-        yield not_found(scope)
+        refusal = not_found(scope)
+        refusal.tokens_in, refusal.tokens_out = tokens_in, tokens_out
+        yield refusal
         return
     cited = [n for n in citation_numbers(text) if 1 <= n <= len(passages)]
     yield Answer(
-        text=text, mode="generated", sources=[source_of(n, passages[n - 1], question) for n in cited]
+        text=text,
+        mode="generated",
+        sources=[source_of(n, passages[n - 1], question) for n in cited],
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
     )

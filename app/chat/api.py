@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from app import metrics
 from app.api_errors import COMMON, errors
 from app.chat import service
 from app.chat.markdown import render_answer
@@ -17,6 +18,7 @@ from app.deps import SessionDep, SettingsDep, TenantDep
 from app.ingestion.embeddings import get_embedder
 from app.library.api import refuse_unknown
 from app.security.rate_limit import rate_limit
+from app.usage import service as usage
 
 
 class EventStream(StreamingResponse):
@@ -83,6 +85,11 @@ async def prepare_question(request: Request, session, tenant, settings, **questi
     """Check the conversation on the request's session, give its connection back, then retrieve
     (short sessions of its own). Refusals (404, 409, 503) happen here, before any answer is sent."""
     await conversation_open_or_refuse(request, session, tenant, settings, question.get("conversation_id"))
+    try:
+        await usage.ensure_within_limits(session, tenant, settings)
+    except usage.UsageLimitReached as exc:
+        metrics.USAGE_LIMIT_REFUSALS.labels(exc.limit).inc()
+        raise HTTPException(status_code=429, detail=exc.message) from None
     await release(session)
     return await service.prepare(
         request.app.state.sessionmaker,

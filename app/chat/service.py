@@ -1,6 +1,7 @@
 """Asking a question within a scope, and the conversations that keep the answers."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
@@ -12,9 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.chat import answer as answers
 from app.chat.retrieval import Scope, retrieve
 from app.config import Settings, get_settings
+from app.ingestion.embeddings import counted
+from app.metrics import CHAT_STAGE_SECONDS
 from app.models import Conversation, Document, Message
 from app.overload import Gate
 from app.tenancy import Tenant, bind_tenant, owned
+from app.usage import service as usage
 
 MAX_QUESTION = get_settings().max_question_chars
 
@@ -87,6 +91,7 @@ class Prepared:
     conversation_id: uuid.UUID | None
     history: list[tuple[str, str]]
     passages: list
+    embedding_tokens: int = 0  # the question's, when an embeddings endpoint bills them
 
 
 async def prepare(
@@ -114,7 +119,11 @@ async def prepare(
     previous = next((content for role, content in reversed(history) if role == "user"), "")
     search_text = f"{previous}\n{question}" if previous and len(question.split()) < 8 else question
     async with embed_gate.enter() if embed_gate else nullcontext():
-        vector = await asyncio.to_thread(embedder.embed_query, search_text)
+        with CHAT_STAGE_SECONDS.labels("embed").time():
+            vector, embedding_tokens = await asyncio.to_thread(
+                counted, embedder, embedder.embed_query, search_text
+            )
+    started = time.perf_counter()
     async with sessionmaker() as session:
         await bind_tenant(session, tenant)
         passages = await retrieve(
@@ -127,7 +136,8 @@ async def prepare(
             k=settings.chat_passages,
             methods=("vector", "text") if settings.chat_retrieval == "hybrid" else ("vector",),
         )
-    return Prepared(question, scope, conversation_id, history, passages)
+    CHAT_STAGE_SECONDS.labels("retrieve").observe(time.perf_counter() - started)
+    return Prepared(question, scope, conversation_id, history, passages, embedding_tokens)
 
 
 async def answer(
@@ -136,6 +146,7 @@ async def answer(
     """Yields answer text as it is produced, then a final dict: answer, mode, sources, conversation_id.
     No connection is held while the answer is generated; the exchange is saved in one short session."""
     question, scope, passages = prepared.question, prepared.scope, prepared.passages
+    started = time.perf_counter()
     if not answers.relevant(passages, settings):
         result = answers.not_found(scope)
         yield result.text
@@ -151,6 +162,7 @@ async def answer(
                 yield piece
         if result.mode == "not_found":
             yield result.text
+    CHAT_STAGE_SECONDS.labels("answer").observe(time.perf_counter() - started)
 
     conversation_id = prepared.conversation_id
     async with sessionmaker() as session, session.begin():
@@ -190,6 +202,14 @@ async def answer(
                 content=result.text,
                 sources=result.sources_json(),
             )
+        )
+        await usage.record(
+            session,
+            tenant,
+            questions=1,
+            llm_tokens_in=result.tokens_in,
+            llm_tokens_out=result.tokens_out,
+            embedding_tokens=prepared.embedding_tokens,
         )
     yield {
         "answer": result.text,

@@ -206,6 +206,8 @@ class OpenAIEmbedder:
             check_embedding_ctx_length=False,
         )
 
+        self._meter = _TokenMeter(self._client)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
@@ -222,6 +224,46 @@ class OpenAIEmbedder:
                     f"{self.dimension}: set EMBEDDING_DIM to the model's dimension (and re-embed)"
                 )
         return vectors
+
+
+class _TokenMeter:
+    """Counts the tokens the endpoint reports for the embeddings calls made in each thread (langchain
+    drops the usage from its answer, so the client's `create` is wrapped)."""
+
+    def __init__(self, embeddings) -> None:
+        self._local = threading.local()
+        meter, inner = self, embeddings.client
+
+        class _Counting:
+            def __getattr__(self, name: str):
+                return getattr(inner, name)
+
+            def create(self, **kwargs):
+                response = inner.create(**kwargs)
+                usage = getattr(response, "usage", None)
+                meter.tokens += getattr(usage, "prompt_tokens", 0) or 0
+                return response
+
+        embeddings.client = _Counting()
+
+    @property
+    def tokens(self) -> int:
+        return getattr(self._local, "tokens", 0)
+
+    @tokens.setter
+    def tokens(self, value: int) -> None:
+        self._local.tokens = value
+
+
+def counted(embedder: Embedder, call, *args):
+    """`call(*args)` — an embedding call of `embedder`, run in this thread — and the tokens the
+    endpoint billed for it (always 0 for the local model, which costs nothing per token)."""
+    meter = getattr(embedder, "_meter", None)
+    if meter is None:
+        return call(*args), 0
+    meter.tokens = 0
+    result = call(*args)
+    return result, meter.tokens
 
 
 def get_embedder(settings: Any, *, threads: int | None = None) -> Embedder:

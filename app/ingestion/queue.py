@@ -40,6 +40,14 @@ def fair_due_time(files_ahead: int, now: datetime | None = None) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=score_ms)
 
 
+def queued_at(score_ms: float) -> float:
+    """When a job with this arq score was queued, in Unix seconds: a ranked job keeps the second it was
+    queued inside its rank; a retried job's score is its due time, the closest there is."""
+    if score_ms < 0:
+        return (score_ms - FLOOR_MS) % RANK_STRIDE_MS
+    return score_ms / 1000
+
+
 async def enqueue_ingest(queue, document_id: uuid.UUID, user_id: uuid.UUID, *, files_ahead: int = 0) -> bool:
     """Queue `ingest_document` behind the owner's `files_ahead` waiting files; False when that document's
     job is already queued or running."""

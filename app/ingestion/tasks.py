@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from arq import Retry
@@ -20,8 +21,10 @@ from botocore.exceptions import BotoCoreError
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from app import metrics
 from app.config import Settings
 from app.ingestion.chunking import Passage, chunk_pages
+from app.ingestion.embeddings import counted
 from app.ingestion.parse_pdf import NO_TEXT
 from app.ingestion.parsing import FileRefused, Parsed, extract_pages
 from app.ingestion.queue import enqueue_ingest, job_id
@@ -30,6 +33,7 @@ from app.library.storage import ObjectMissing
 from app.models import Chunk, Document, DocumentTerm
 from app.models.document_term import term_counts_sql
 from app.tenancy import Tenant, bind_tenant
+from app.usage import service as usage
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +129,11 @@ async def _replace_chunks(
     *,
     parsed: Parsed,
     units: bool,
+    embedding_tokens: int = 0,
 ) -> bool:
     """One transaction: lock the document, drop its chunks, write the new set and its term counts, mark
-    it ready. `units`: keep each unit's title and text (slides, sections, chapters) for citations and
-    the viewer."""
+    it ready, and add the work to its owner's usage of the month. `units`: keep each unit's title and
+    text (slides, sections, chapters) for citations and the viewer."""
     pages = len(parsed.pages)
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
@@ -176,6 +181,14 @@ async def _replace_chunks(
                 updated_at=text("now()"),
             )
         )
+        await usage.record(
+            session,
+            tenant,
+            held=True,
+            documents_ingested=1,
+            pages_ingested=pages,
+            embedding_tokens=embedding_tokens,
+        )
     return True
 
 
@@ -205,23 +218,91 @@ async def _within_passage_caps(
         )
 
 
-async def _embed(ctx, passages: list[Passage], progress: _Progress, page_count: int) -> list[list[float]]:
+async def _embed(
+    ctx, passages: list[Passage], progress: _Progress, page_count: int
+) -> tuple[list[list[float]], int]:
+    """The passages' vectors, and the tokens an embeddings endpoint billed for them (0 when local)."""
     embedder = ctx["embedder"]
     vectors: list[list[float]] = []
+    tokens = 0
     for start in range(0, len(passages), EMBED_BATCH):
         batch = passages[start : start + EMBED_BATCH]
         async with ctx["embed_lock"]:  # one embedding batch at a time per worker: the CPU is the limit
-            vectors.extend(await asyncio.to_thread(embedder.embed_documents, [p.text for p in batch]))
+            made, billed = await asyncio.to_thread(
+                counted, embedder, embedder.embed_documents, [p.text for p in batch]
+            )
+        vectors.extend(made)
+        tokens += billed
         await progress.set(pages_done=min(batch[-1].page_end, page_count))
-    return vectors
+    return vectors, tokens
+
+
+@dataclass
+class JobReport:
+    """What one ingestion job did, for its log line and the metrics."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    pages: int = 0
+    ocr_pages: int = 0  # of them, read by OCR
+    passages: int = 0
+    format: str = ""
+    reason: str | None = None  # why it failed: the refusal's kind, or ours (error, retry_later, ...)
 
 
 async def ingest_document(ctx, document_id: str, user_id: str) -> str:
-    """Ingest one document of one user. Returns the final status (for logs and tests)."""
+    """Ingest one document of one user. Returns the final status (for logs and tests); logs one line
+    with the document id, its stage timings and the outcome, and counts them in the metrics."""
+    report = JobReport()
+    started = time.perf_counter()
+    outcome = "retry"  # unless the job ends here: a passing fault raises Retry
+    try:
+        outcome = await _ingest(ctx, document_id, user_id, report)
+        return outcome
+    finally:
+        elapsed = time.perf_counter() - started
+        _report(document_id, user_id, outcome, report, elapsed)
+
+
+def _report(document_id: str, user_id: str, outcome: str, report: JobReport, elapsed: float) -> None:
+    for stage, seconds in report.timings.items():
+        metrics.INGEST_STAGE_SECONDS.labels(stage).observe(seconds)
+    metrics.INGEST_JOBS.labels(outcome).inc()
+    if outcome == "failed":
+        metrics.INGEST_FAILURES.labels(report.reason or "unknown").inc()
+    if outcome == "ready" and report.pages:
+        metrics.INGEST_PAGES.inc(report.pages)
+        metrics.INGEST_PAGES_PER_SECOND.observe(report.pages / max(elapsed, 1e-6))
+    stages = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings.items())
+    log.info(
+        "ingest %s: %s%s, %s pages (%s by OCR), %s passages in %.2fs (%s)",
+        document_id,
+        outcome,
+        f" ({report.reason})" if report.reason else "",
+        report.pages,
+        report.ocr_pages,
+        report.passages,
+        elapsed,
+        stages or "no stage ran",
+        extra={
+            "document_id": document_id,
+            "user_id": user_id,
+            "outcome": outcome,
+            "reason": report.reason,
+            "pages": report.pages,
+            "ocr_pages": report.ocr_pages,
+            "passages": report.passages,
+            "format": report.format,
+            "seconds": round(elapsed, 3),
+            "timings": {stage: round(seconds, 3) for stage, seconds in report.timings.items()},
+        },
+    )
+
+
+async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str:
     tenant, doc_id = Tenant(uuid.UUID(user_id)), uuid.UUID(document_id)
     settings: Settings = ctx["settings"]
     progress = _Progress(ctx, tenant, doc_id)
-    timings: dict[str, float] = {}
+    timings = report.timings
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -238,6 +319,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             return "ready"
         if document.attempts >= settings.ingest_max_tries:
             # Every earlier start ended without a word (a worker killed mid-job): stop trying.
+            report.reason = "keeps_failing"
             await progress.set(status="failed", error=KEEPS_FAILING, force=True)
             return "failed"
         # Beats well inside the stale window, whatever the two settings say.
@@ -248,6 +330,7 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
             await progress.set(status="parsing", pages_done=0, error=None, attempts=Document.attempts + 1)
             fmt = formats.BY_NAME[document.format]
             noun = "PDF" if fmt is formats.PDF else "file"
+            report.format = fmt.name
             with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
                 path = Path(tmp) / f"document{fmt.extensions[0]}"
                 await ctx["storage"].download(document.storage_key, path)
@@ -271,7 +354,9 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                 )
                 lap("parse")
             pages = parsed.pages
+            report.pages, report.ocr_pages = len(pages), parsed.ocr_pages
             passages = chunk_pages(pages)
+            report.passages = len(passages)
             lap("chunk")
             if not passages:
                 raise FileRefused(
@@ -280,32 +365,26 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
                 )
             await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages), noun=noun)
             await progress.set(status="embedding", pages_done=0, page_count=len(pages))
-            vectors = await _embed(ctx, passages, progress, len(pages))
+            vectors, tokens = await _embed(ctx, passages, progress, len(pages))
             lap("embed")
             written = await _replace_chunks(
-                ctx, tenant, doc_id, passages, vectors, parsed=parsed, units=fmt is not formats.PDF
+                ctx,
+                tenant,
+                doc_id,
+                passages,
+                vectors,
+                parsed=parsed,
+                units=fmt is not formats.PDF,
+                embedding_tokens=tokens,
             )
             lap("write")
-        log.info(
-            "ingested %s: %s pages (%s by OCR), %s passages (%s)",
-            document_id,
-            len(pages),
-            parsed.ocr_pages,
-            len(passages),
-            ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in timings.items()),
-            extra={
-                "timings": timings,
-                "pages": len(pages),
-                "ocr_pages": parsed.ocr_pages,
-                "passages": len(passages),
-                "format": fmt.name,
-            },
-        )
         return "ready" if written else "gone"
     except FileRefused as refused:
+        report.reason = refused.kind
         await progress.set(status="failed", error=refused.message, force=True)
         return "failed"
     except ObjectMissing:
+        report.reason = "object_missing"
         await progress.set(status="failed", error="The stored file is missing; upload it again.", force=True)
         return "failed"
     except TRANSIENT as exc:
@@ -313,10 +392,12 @@ async def ingest_document(ctx, document_id: str, user_id: str) -> str:
         if tries < settings.ingest_max_tries:
             log.warning("ingest %s: transient error (try %s), retrying: %r", document_id, tries, exc)
             raise Retry(defer=min(2**tries, 60)) from exc
+        report.reason = "retry_later"
         await _fail_quietly(progress, RETRY_LATER)
         return "failed"
     except Exception:
-        log.exception("ingest %s failed", document_id)
+        log.exception("ingest %s failed", document_id, extra={"document_id": document_id})
+        report.reason = "error"
         await _fail_quietly(progress, GENERIC_FAILURE)
         return "failed"
     finally:

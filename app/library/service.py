@@ -20,6 +20,7 @@ from app.library.names import InvalidName, file_name, folder_name
 from app.library.storage import Storage
 from app.models import Document, User
 from app.tenancy import Tenant, owned
+from app.usage import service as usage
 
 MAX_QUERY_LENGTH = 200
 
@@ -212,6 +213,7 @@ async def store_upload(
             name, "storage", "The file could not be stored just now; try again in a minute.", 503
         )
     on_rollback(session, lambda: storage.delete(key))
+    await usage.record(session, tenant, held=True)  # the month's most held, with this file
     if queue is not None:
         ahead = (await queue_positions(session, tenant)).get(document.id, 0)
         after_commit(session, lambda: enqueue_ingest(queue, document.id, tenant.user_id, files_ahead=ahead))

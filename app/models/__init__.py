@@ -7,10 +7,19 @@ from app.models.conversation import Conversation, Message
 from app.models.document import DOCUMENT_STATUSES, Document
 from app.models.document_term import DocumentTerm
 from app.models.revoked_token import RevokedToken
+from app.models.usage import UsageMonth
 from app.models.user import User
 
 # Tables whose rows belong to one user: each has `user_id` and a row-level security policy on it.
-TENANT_TABLES = ("documents", "chunks", "document_terms", "conversations", "messages", "audit_log")
+TENANT_TABLES = (
+    "documents",
+    "chunks",
+    "document_terms",
+    "conversations",
+    "messages",
+    "audit_log",
+    "usage_months",
+)
 
 __all__ = [
     "DOCUMENT_STATUSES",
@@ -23,5 +32,6 @@ __all__ = [
     "IsolationAuditRun",
     "Message",
     "RevokedToken",
+    "UsageMonth",
     "User",
 ]

@@ -20,3 +20,6 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
     # Per-user quotas; NULL means the deployment's default.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     quota_documents: Mapped[int | None] = mapped_column(Integer)
+    # Monthly usage limits; NULL means the deployment's default (MONTHLY_*_LIMIT, itself unset: none).
+    question_limit: Mapped[int | None] = mapped_column(Integer)
+    llm_token_limit: Mapped[int | None] = mapped_column(BigInteger)

@@ -18,6 +18,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from app import metrics
 from app.auth.backend import optional_active_user
 from app.auth.users import client_ip
 from app.config import Settings
@@ -62,25 +63,28 @@ class RateLimiter:
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.rules = rules_from(settings)
 
-    async def retry_after(self, action: str, *, ip: str | None, who: str | None) -> int | None:
-        """Count one request; None when it is within every limit, else the seconds to wait."""
+    async def retry_after(self, action: str, *, ip: str | None, who: str | None) -> tuple[int, str] | None:
+        """Count one request; None when it is within every limit, else the seconds to wait and the
+        limit passed ("ip" or "user")."""
         rule = self.rules[action]
         for scope, item, key in (("ip", rule.per_ip, ip), ("user", rule.per_user, who)):
             if item is None or not key:
                 continue
             if not await self.strategy.hit(item, action, scope, key):
                 stats = await self.strategy.get_window_stats(item, action, scope, key)
-                return max(1, math.ceil(stats.reset_time - time.time()))
+                return max(1, math.ceil(stats.reset_time - time.time())), scope
         return None
 
     async def enforce(self, action: str, *, ip: str | None, who: str | None) -> None:
         """Count one request against `action`'s limits (a key left out is not counted), or raise 429."""
         try:
-            wait = await self.retry_after(action, ip=ip, who=who)
+            refused = await self.retry_after(action, ip=ip, who=who)
         except Exception:  # Redis down: the request goes through, and someone is told
             log.exception("rate limit check failed for %s", action)
             return
-        if wait is not None:
+        if refused is not None:
+            wait, scope = refused
+            metrics.RATE_LIMIT_REFUSALS.labels(action, scope).inc()
             raise HTTPException(
                 status_code=429,
                 detail=f"Too many {WHAT[action]}. Try again in {wait} second{'s' if wait != 1 else ''}.",
