@@ -22,7 +22,7 @@ class RecordingStorage(LocalStorage):
         self.keys.append(key)
         await super().delete(key)
 
-    async def download_url(self, key: str, *, filename: str, expires: int):
+    async def download_url(self, key: str, *, filename: str, expires: int, **response):
         self.keys.append(key)
         return None
 
