@@ -10,12 +10,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DO_NOT_TRACK=1 \
     ENVIRONMENT=production
 
+# Tesseract reads scanned PDF pages (app/ingestion/parse_pdf.py).
+RUN apt-get update && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 10001 studyrag
 WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir app && touch app/__init__.py && pip install -e . && rm -rf app
+COPY packaging ./packaging
+RUN mkdir app && touch app/__init__.py && pip install -e . ./packaging/en_core_web_sm && rm -rf app
 
 COPY alembic.ini ./
 COPY app ./app

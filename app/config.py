@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     max_tenant_passages: int = 200_000
     parse_timeout_seconds: int = 300
     parse_memory_mb: int = 2048
+    # PPTX, DOCX and EPUB are ZIP containers: what they may unpack to, in all and per part.
+    max_unpacked_mb: int = 500
+    max_unpack_ratio: int = 200
+    # Scanned pages (no text layer) are recognised by Tesseract: at most OCR_MAX_PAGES of a file, in
+    # OCR_LANGUAGES (Tesseract's codes joined by "+", each needing its tesseract-ocr-<code> package),
+    # rendered at OCR_DPI but never past OCR_MAX_PIXELS a page; OCR_WORKERS pages at once.
+    ocr_enabled: bool = True
+    ocr_languages: str = "eng"
+    ocr_max_pages: int = 500
+    ocr_dpi: int = 200
+    ocr_max_pixels: int = 25_000_000
+    ocr_workers: int = 2
     # A running job beats every INGEST_HEARTBEAT_SECONDS; one silent for INGEST_STALE_SECONDS is taken
     # to be dead (its worker was killed) and is requeued by the reconciler.
     ingest_heartbeat_seconds: float = 5.0
@@ -200,6 +212,23 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def ocr_options(self) -> dict | None:
+        """What the PDF parsing child needs to read scanned pages, or None with OCR off."""
+        if not self.ocr_enabled:
+            return None
+        return {
+            "languages": self.ocr_languages,
+            "max_pages": self.ocr_max_pages,
+            "dpi": self.ocr_dpi,
+            "max_pixels": self.ocr_max_pixels,
+            "workers": self.ocr_workers,
+        }
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return self.max_unpacked_mb * 1024 * 1024
 
     @property
     def max_upload_request_bytes(self) -> int:

@@ -6,6 +6,7 @@ from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.config import PROJECT_ROOT
+from app.library.formats import cite, unit_of
 
 HTMX_VERSION = "2.0.11"
 HTMX_CDN = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
@@ -13,7 +14,7 @@ HTMX_CDN = f"https://cdn.jsdelivr.net/npm/htmx.org@{HTMX_VERSION}/dist/htmx.min.
 HTMX_INTEGRITY = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
 
 templates = Jinja2Blocks(directory=PROJECT_ROOT / "templates")
-templates.env.globals.update(htmx_cdn=HTMX_CDN, htmx_integrity=HTMX_INTEGRITY)
+templates.env.globals.update(htmx_cdn=HTMX_CDN, htmx_integrity=HTMX_INTEGRITY, cite=cite, unit_of=unit_of)
 
 
 def human_size(size: int | None) -> str:

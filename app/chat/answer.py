@@ -11,6 +11,7 @@ from app.chat.markdown import citation_numbers
 from app.chat.quotes import quote_for
 from app.chat.retrieval import Passage, Scope
 from app.config import Settings
+from app.library.formats import cite
 
 NOT_FOUND_MARK = "NOT_IN_LIBRARY"
 SYSTEM_PROMPT = f"""You help a student study from their own textbooks.
@@ -29,8 +30,10 @@ class Source:
     book: str
     semester: str
     subject: str
-    page: int
+    page: int  # the unit: a page of a PDF, a slide, a section or a chapter, 1-based
     quote: str
+    format: str = "pdf"
+    location: str = ""  # the unit in words: "p. 12", "slide 3", "section 2 “Methods”"
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Answer:
 
 def source_of(n: int, passage: Passage, question: str) -> Source:
     quote, page = quote_for(passage, question)
+    sections = passage.sections
+    title = sections[page - passage.page_start] if 0 <= page - passage.page_start < len(sections) else ""
     return Source(
         n=n,
         document_id=str(passage.document_id),
@@ -56,6 +61,8 @@ def source_of(n: int, passage: Passage, question: str) -> Source:
         subject=passage.subject,
         page=page,
         quote=quote,
+        format=passage.format,
+        location=cite(passage.format, page, title),
     )
 
 
@@ -110,7 +117,8 @@ def extractive(passages: list[Passage], question: str) -> Answer:
     lines = ["*No language model is configured — these are the passages of your books that best match:*", ""]
     for source in sources:
         lines.append(f"> {source.quote} [{source.n}]")
-        lines.append(f">\n> — *{source.book}*, page {source.page}")
+        where = f"page {source.page}" if source.format == "pdf" else source.location
+        lines.append(f">\n> — *{source.book}*, {where}")
         lines.append("")
     return Answer(text="\n".join(lines).strip(), mode="extractive", sources=sources)
 
@@ -119,11 +127,11 @@ def _messages(question: str, passages: list[Passage], history: list[tuple[str, s
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
     def pages(p: Passage) -> str:
-        return str(p.page_start) if p.page_end == p.page_start else f"{p.page_start}–{p.page_end}"
+        if p.format != "pdf":
+            return cite(p.format, p.page_start, p.sections[0] if p.sections else "")
+        return f"page {p.page_start}" if p.page_end == p.page_start else f"page {p.page_start}–{p.page_end}"
 
-    numbered = "\n\n".join(
-        f"[{n}] ({p.book}, page {pages(p)})\n{p.text}" for n, p in enumerate(passages, start=1)
-    )
+    numbered = "\n\n".join(f"[{n}] ({p.book}, {pages(p)})\n{p.text}" for n, p in enumerate(passages, start=1))
     messages = [SystemMessage(SYSTEM_PROMPT)]
     for role, content in history:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))

@@ -48,8 +48,16 @@ class SourceOut(BaseModel):
     book: str
     semester: str
     subject: str
-    page: int
+    page: int = Field(
+        description="The cited unit, 1-based: a page of a PDF, a slide, a section or a chapter."
+    )
     quote: str
+    format: str = Field(
+        default="pdf", description="The document's format: pdf, pptx, docx, epub, md, txt, html."
+    )
+    location: str = Field(
+        default="", description='The unit in words: "p. 12", "slide 3", "section 2 “Methods”".'
+    )
     deleted: bool = False
 
 

@@ -71,6 +71,8 @@ class Passage:
     page_end: int
     page_breaks: list[int]
     text: str
+    format: str  # the document's format: its unit is a page, a slide, a section or a chapter
+    sections: list[str]  # titles of the units page_start..page_end (empty for PDFs)
     similarity: float = 0.0
     score: float = 0.0
     found_by: set[str] = field(default_factory=set)
@@ -106,11 +108,13 @@ def _scope_sql(scope: Scope, params: dict) -> str:
 
 _COLUMNS = (
     "c.id, c.document_id, d.filename, d.semester, d.subject, d.book, c.page_start, c.page_end,"
-    " c.page_breaks, c.text"
+    " c.page_breaks, c.text, d.format, c.sections"
 )
 _NEAREST_COLUMNS = (
-    "id, document_id, filename, semester, subject, book, page_start, page_end, page_breaks, text"
+    "id, document_id, filename, semester, subject, book, page_start, page_end, page_breaks, text, format,"
+    " sections"
 )
+_FIELDS = 12  # the columns above, in Passage's order; a similarity follows them
 
 
 def full_text_query(question: str) -> str | None:
@@ -258,9 +262,9 @@ async def retrieve(
     await plan_vector_search(session, exact=exact)
     rows = (await session.execute(text(vector_sql(scope, params, exact=exact)), params)).all()
     await session.execute(text("set local enable_sort = on"))
-    similarities = {row[0]: float(row[10]) for row in rows}
+    similarities = {row[0]: float(row[_FIELDS]) for row in rows}
     for rank, row in enumerate(rows if "vector" in methods else []):
-        passage = by_id.setdefault(row[0], Passage(*row[:10]))
+        passage = by_id.setdefault(row[0], Passage(*row[:_FIELDS]))
         passage.score += 1 / (RRF_K + rank + 1)
         passage.found_by.add("vector")
 
@@ -280,7 +284,7 @@ async def retrieve(
             )
         ).all()
         for rank, row in enumerate(rows):
-            passage = by_id.setdefault(row[0], Passage(*row[:10]))
+            passage = by_id.setdefault(row[0], Passage(*row[:_FIELDS]))
             passage.score += 1 / (RRF_K + rank + 1)
             passage.found_by.add("text")
     for passage in by_id.values():

@@ -1,4 +1,4 @@
-"""Scan library: ingest the user's stored PDFs that are not ingested yet — new books only.
+"""Scan library: ingest the user's stored files that are not ingested yet — new books only.
 
 Finds (1) objects under `users/<id>/raw_data/` with no document (put there by other tools, as S3 lets
 them), (2) documents still waiting (`uploaded`), and (3) documents embedded with another model than
@@ -21,9 +21,10 @@ from app.db import after_commit
 from app.ingestion.embeddings import get_embedder
 from app.ingestion.queue import enqueue_ingest, queue_positions
 from app.ingestion.tasks import RETRYABLE_FAILURES
+from app.library.formats import FormatRefused, check_format, format_for_name
 from app.library.keys import document_key, user_prefix
 from app.library.names import InvalidName
-from app.library.service import PDF_SIGNATURE, Folder, inspect_file
+from app.library.service import Folder, inspect_file
 from app.library.storage import ObjectMissing, Storage
 from app.models import Document
 from app.tenancy import Tenant, owned
@@ -55,7 +56,7 @@ async def _adopt(
                 filename=relative[3],
             )
             != key
-        ):
+        ) or format_for_name(relative[3]) is None:
             raise InvalidName("The file name is not one StudyRAG accepts; rename it.")
     except InvalidName as exc:
         result.skipped.append({"key": key, "reason": str(exc)})
@@ -68,12 +69,26 @@ async def _adopt(
             return None
         with path.open("rb") as source:
             digest, size, head = await asyncio.to_thread(inspect_file, source, settings.max_upload_bytes)
-    if size == 0 or PDF_SIGNATURE not in head:
-        result.skipped.append({"key": key, "reason": "This is not a PDF file."})
-        return None
-    if size > settings.max_upload_bytes:
-        result.skipped.append({"key": key, "reason": f"This file is over {settings.max_upload_mb} MB."})
-        return None
+            if size > settings.max_upload_bytes:
+                result.skipped.append(
+                    {"key": key, "reason": f"This file is over {settings.max_upload_mb} MB."}
+                )
+                return None
+            if size == 0:
+                result.skipped.append({"key": key, "reason": "This file is empty."})
+                return None
+            try:
+                kind, _ = await asyncio.to_thread(
+                    check_format,
+                    source,
+                    head,
+                    relative[3],
+                    max_unpacked=settings.max_unpacked_bytes,
+                    max_ratio=settings.max_unpack_ratio,
+                )
+            except FormatRefused as refused:
+                result.skipped.append({"key": key, "reason": str(refused)})
+                return None
     same = await session.scalar(owned(select(Document), Document, tenant).where(Document.sha256 == digest))
     if same is not None:
         result.skipped.append(
@@ -90,6 +105,7 @@ async def _adopt(
         storage_key=key,
         sha256=digest,
         size_bytes=size,
+        format=kind.name,
         status="queued",
     )
     session.add(document)

@@ -25,8 +25,10 @@ from app import metrics
 from app.config import Settings
 from app.ingestion.chunking import Passage, chunk_pages
 from app.ingestion.embeddings import counted
-from app.ingestion.parsing import PdfRefused, extract_pages
+from app.ingestion.parse_pdf import NO_TEXT
+from app.ingestion.parsing import FileRefused, Parsed, extract_pages
 from app.ingestion.queue import enqueue_ingest, job_id
+from app.library import formats
 from app.library.storage import ObjectMissing
 from app.models import Chunk, Document, DocumentTerm
 from app.models.document_term import term_counts_sql
@@ -125,11 +127,14 @@ async def _replace_chunks(
     passages: list[Passage],
     vectors: list[list[float]],
     *,
-    pages: int,
+    parsed: Parsed,
+    units: bool,
     embedding_tokens: int = 0,
 ) -> bool:
     """One transaction: lock the document, drop its chunks, write the new set and its term counts, mark
-    it ready, and add the work to its owner's usage of the month."""
+    it ready, and add the work to its owner's usage of the month. `units`: keep each unit's title and
+    text (slides, sections, chapters) for citations and the viewer."""
+    pages = len(parsed.pages)
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
         locked = await session.scalar(select(Document.id).where(Document.id == document_id).with_for_update())
@@ -145,6 +150,11 @@ async def _replace_chunks(
                 "page_end": passage.page_end,
                 "text": passage.text,
                 "page_breaks": list(passage.page_breaks),
+                "sections": [
+                    parsed.titles.get(n, "") for n in range(passage.page_start, passage.page_end + 1)
+                ]
+                if units
+                else [],
                 "embedding": vector,
             }
             for passage, vector in zip(passages, vectors, strict=True)
@@ -162,6 +172,9 @@ async def _replace_chunks(
                 page_count=pages,
                 pages_done=pages,
                 chunk_count=len(rows),
+                units=[{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages]
+                if units
+                else None,
                 embedding_model=ctx["embedder"].model_name,
                 error=None,
                 heartbeat_at=text("now()"),
@@ -179,13 +192,15 @@ async def _replace_chunks(
     return True
 
 
-async def _within_passage_caps(ctx, settings: Settings, tenant: Tenant, document_id, count: int) -> None:
+async def _within_passage_caps(
+    ctx, settings: Settings, tenant: Tenant, document_id, count: int, *, noun: str = "PDF"
+) -> None:
     """Refuse a file whose passages pass the per-file cap, or would take its owner's library past the
     per-library cap (the byte quota counts only the PDF, not what it unpacks to)."""
     if count > settings.max_document_passages:
-        raise PdfRefused(
+        raise FileRefused(
             "too_many_passages",
-            f"This PDF makes {count:,} passages; the limit is {settings.max_document_passages:,} a file. "
+            f"This {noun} makes {count:,} passages; the limit is {settings.max_document_passages:,} a file. "
             "Split it, or upload the part you study.",
         )
     async with ctx["sessionmaker"]() as session:
@@ -196,9 +211,9 @@ async def _within_passage_caps(ctx, settings: Settings, tenant: Tenant, document
             )
         )
     if held + count > settings.max_tenant_passages:
-        raise PdfRefused(
+        raise FileRefused(
             "library_full",
-            f"Your library holds {held:,} passages and this PDF would add {count:,}; the limit is "
+            f"Your library holds {held:,} passages and this {noun} would add {count:,}; the limit is "
             f"{settings.max_tenant_passages:,}. Delete books you no longer need to make room.",
         )
 
@@ -228,7 +243,9 @@ class JobReport:
 
     timings: dict[str, float] = field(default_factory=dict)
     pages: int = 0
+    ocr_pages: int = 0  # of them, read by OCR
     passages: int = 0
+    format: str = ""
     reason: str | None = None  # why it failed: the refusal's kind, or ours (error, retry_later, ...)
 
 
@@ -257,11 +274,12 @@ def _report(document_id: str, user_id: str, outcome: str, report: JobReport, ela
         metrics.INGEST_PAGES_PER_SECOND.observe(report.pages / max(elapsed, 1e-6))
     stages = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings.items())
     log.info(
-        "ingest %s: %s%s, %s pages, %s passages in %.2fs (%s)",
+        "ingest %s: %s%s, %s pages (%s by OCR), %s passages in %.2fs (%s)",
         document_id,
         outcome,
         f" ({report.reason})" if report.reason else "",
         report.pages,
+        report.ocr_pages,
         report.passages,
         elapsed,
         stages or "no stage ran",
@@ -271,7 +289,9 @@ def _report(document_id: str, user_id: str, outcome: str, report: JobReport, ela
             "outcome": outcome,
             "reason": report.reason,
             "pages": report.pages,
+            "ocr_pages": report.ocr_pages,
             "passages": report.passages,
+            "format": report.format,
             "seconds": round(elapsed, 3),
             "timings": {stage: round(seconds, 3) for stage, seconds in report.timings.items()},
         },
@@ -308,42 +328,58 @@ async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str
         running.add(doc_id)
         async with _heartbeat(progress, beat_every):
             await progress.set(status="parsing", pages_done=0, error=None, attempts=Document.attempts + 1)
+            fmt = formats.BY_NAME[document.format]
+            noun = "PDF" if fmt is formats.PDF else "file"
+            report.format = fmt.name
             with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
-                path = Path(tmp) / "document.pdf"
+                path = Path(tmp) / f"document{fmt.extensions[0]}"
                 await ctx["storage"].download(document.storage_key, path)
                 lap("fetch")
 
-                async def parsed(done: int, total: int) -> None:
+                async def parsed_so_far(done: int, total: int) -> None:
                     await progress.set(pages_done=done, page_count=total or None)
 
-                pages = await extract_pages(
+                parsed = await extract_pages(
                     path,
                     max_pages=settings.max_pdf_pages,
                     time_limit=settings.parse_timeout_seconds,
                     memory_mb=settings.parse_memory_mb,
-                    on_progress=parsed,
+                    on_progress=parsed_so_far,
                     max_page_chars=settings.max_page_chars,
                     max_document_chars=settings.max_document_chars,
+                    format=fmt.name,
+                    ocr=settings.ocr_options if fmt is formats.PDF else None,
+                    max_unpacked=settings.max_unpacked_bytes,
+                    max_ratio=settings.max_unpack_ratio,
                 )
                 lap("parse")
-            report.pages = len(pages)
+            pages = parsed.pages
+            report.pages, report.ocr_pages = len(pages), parsed.ocr_pages
             passages = chunk_pages(pages)
             report.passages = len(passages)
             lap("chunk")
             if not passages:
-                raise PdfRefused(
-                    "no_text", "This PDF has no text layer (scanned pages); OCR is not available."
+                raise FileRefused(
+                    "no_text",
+                    NO_TEXT if fmt is formats.PDF else f"This file ({fmt.label}) holds no text to study.",
                 )
-            await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages))
+            await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages), noun=noun)
             await progress.set(status="embedding", pages_done=0, page_count=len(pages))
             vectors, tokens = await _embed(ctx, passages, progress, len(pages))
             lap("embed")
             written = await _replace_chunks(
-                ctx, tenant, doc_id, passages, vectors, pages=len(pages), embedding_tokens=tokens
+                ctx,
+                tenant,
+                doc_id,
+                passages,
+                vectors,
+                parsed=parsed,
+                units=fmt is not formats.PDF,
+                embedding_tokens=tokens,
             )
             lap("write")
         return "ready" if written else "gone"
-    except PdfRefused as refused:
+    except FileRefused as refused:
         report.reason = refused.kind
         await progress.set(status="failed", error=refused.message, force=True)
         return "failed"

@@ -198,11 +198,18 @@ async def delete_folder(
 async def file_content(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, document_id: uuid.UUID
 ) -> Response:
-    """The PDF itself, inline, for its owner only. `#page=N` opens it at page N."""
+    """The file itself, for its owner only: a PDF inline (`#page=N` opens it at page N); any other
+    format as a download, never rendered by the browser (an HTML file's scripts never run here)."""
     document = await document_or_404(request, session, tenant, document_id, action="file.open")
+    inline = document.format == "pdf"
+    media_type = "application/pdf" if inline else "application/octet-stream"
     storage = request.app.state.storage
     url = await storage.download_url(
-        document.storage_key, filename=document.filename, expires=settings.download_url_seconds
+        document.storage_key,
+        filename=document.filename,
+        expires=settings.download_url_seconds,
+        media_type=media_type,
+        inline=inline,
     )
     if url is not None:
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
@@ -212,9 +219,9 @@ async def file_content(
         raise HTTPException(status_code=404, detail="The stored file is missing.")
     return FileResponse(
         path,
-        media_type="application/pdf",
+        media_type=media_type,
         headers={
-            "Content-Disposition": inline_disposition(document.filename),
+            "Content-Disposition": inline_disposition(document.filename, inline=inline),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },

@@ -181,6 +181,11 @@ def check_format(
     return claimed, name
 
 
+def unit_of(format: str) -> str:
+    """What a file of this format counts: "page", "slide", "section" or "chapter"."""
+    return BY_NAME.get(format, PDF).unit
+
+
 def cite(format: str, number: int, title: str = "") -> str:
     """Where a source is, in its format's unit: "p. 12", "slide 3", "section 2 “Methods”",
     "chapter 4 “The Thaw”"."""

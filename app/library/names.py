@@ -3,6 +3,8 @@
 import re
 import unicodedata
 
+from app.library.formats import format_for_name
+
 FOLDER_KINDS = ("semester", "subject", "book")
 MAX_FOLDER_LENGTH = 64
 MAX_FILE_NAME_LENGTH = 180
@@ -50,11 +52,15 @@ def file_name(value: str | None) -> str:
     while ".." in name:
         name = name.replace("..", ".")
     name = name.strip(" .")
-    stem = name[:-4] if name.lower().endswith(".pdf") else name
-    stem = stem.strip(" .")[: MAX_FILE_NAME_LENGTH - 4]
-    while len(stem.encode()) > MAX_FILE_NAME_BYTES - 4:  # letters of up to 4 bytes each
+    # A known extension stays (lower-cased); a name without one gets its format's extension once the
+    # content is known (app.library.formats.check_format), so room is kept for the longest it gives.
+    extension = name[name.rfind(".") :].lower() if format_for_name(name) else ""
+    stem = name[: len(name) - len(extension)] if extension else name
+    room = len(extension) or 5
+    stem = stem.strip(" .")[: MAX_FILE_NAME_LENGTH - room]
+    while len(stem.encode()) > MAX_FILE_NAME_BYTES - room:  # letters of up to 4 bytes each
         stem = stem[:-1]
     stem = stem.rstrip(" .")
     if not stem:
         raise InvalidName("The file has no usable name; rename it and try again.")
-    return f"{stem}.pdf"
+    return stem + extension

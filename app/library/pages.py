@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from app.auth.before_body import BeforeBodyRoute, before_body
@@ -102,11 +103,27 @@ async def upload_without_javascript(
             user,
             settings,
             status_code=400,
-            error="Choose at least one PDF.",
+            error="Choose at least one file.",
             folder=typed,
         )
     results = await store_all(request, session, tenant, settings, folder, files)
     return await _render(request, session, tenant, user, settings, results=results, folder=typed)
+
+
+@router.get("/files/{document_id}/view")
+async def file_view(
+    request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID, unit: int = 1
+) -> Response:
+    """A file's text by slide, section or chapter, the cited one marked (`#unit-N` scrolls to it); a
+    PDF opens itself at that page instead."""
+    document = await document_or_404(request, session, tenant, document_id, action="file.open")
+    if document.format == "pdf":
+        return RedirectResponse(f"/files/{document.id}/content#page={unit}", status_code=303)
+    units = await session.scalar(
+        owned(select(Document.units), Document, tenant).where(Document.id == document.id)
+    )
+    context = {"document": document, "units": units or [], "chosen": unit}
+    return templates.TemplateResponse(request, "library/view.html", context)
 
 
 @router.get("/library/files/{document_id}/status")

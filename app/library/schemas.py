@@ -12,6 +12,7 @@ class DocumentRead(BaseModel):
     subject: str
     book: str
     filename: str
+    format: str = Field(description="What the file holds: pdf, pptx, docx, epub, md, txt or html.")
     key: str
     size_bytes: int
     page_count: int | None

@@ -14,6 +14,7 @@ from app import audit
 from app.config import Settings
 from app.db import after_commit, on_rollback
 from app.ingestion.queue import enqueue_ingest, queue_positions
+from app.library.formats import SIGNATURE_WINDOW, FormatRefused, check_format
 from app.library.keys import document_key
 from app.library.names import InvalidName, file_name, folder_name
 from app.library.storage import Storage
@@ -21,8 +22,6 @@ from app.models import Document, User
 from app.tenancy import Tenant, owned
 from app.usage import service as usage
 
-PDF_SIGNATURE = b"%PDF-"
-SIGNATURE_WINDOW = 1024  # the PDF header may follow a little junk; readers look this far
 MAX_QUERY_LENGTH = 200
 
 
@@ -154,8 +153,17 @@ async def store_upload(
         return _rejected(
             name, "too_large", f"This file is over {settings.max_upload_mb} MB, the largest allowed.", 413
         )
-    if PDF_SIGNATURE not in head:
-        return _rejected(name, "not_pdf", "This is not a PDF file (it lacks the %PDF- signature).", 415)
+    try:
+        kind, name = await asyncio.to_thread(
+            check_format,
+            source,
+            head,
+            name,
+            max_unpacked=settings.max_unpacked_bytes,
+            max_ratio=settings.max_unpack_ratio,
+        )
+    except FormatRefused as refused:
+        return _rejected(name, refused.code, str(refused), 415)
 
     # Parallel uploads of one user wait for each other here, until the holder's request commits: each
     # counts what the others stored, so together they cannot exceed the quota.
@@ -186,6 +194,7 @@ async def store_upload(
         storage_key=key,
         sha256=digest,
         size_bytes=size,
+        format=kind.name,
         status="queued" if queue is not None else "uploaded",
     )
     try:
@@ -196,7 +205,7 @@ async def store_upload(
         refused = await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name)
         return refused or _rejected(name, "conflict", "This file could not be added; try again.", 409)
     try:
-        await storage.put(key, source, content_type="application/pdf")
+        await storage.put(key, source, content_type=kind.media_type)
     except Exception:
         await session.delete(document)
         await session.flush()

@@ -17,12 +17,14 @@ from app.config import Settings
 CHUNK = 1024 * 1024
 
 
-def inline_disposition(filename: str) -> str:
-    """`inline` with an ASCII fallback and the exact UTF-8 name (RFC 6266); no header injection."""
+def inline_disposition(filename: str, *, inline: bool = True) -> str:
+    """`inline` (or `attachment`) with an ASCII fallback and the exact UTF-8 name (RFC 6266); no header
+    injection."""
     fallback = "".join(
         ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in filename
     )
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class ObjectMissing(Exception):
@@ -48,7 +50,15 @@ class Storage(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]: ...
 
-    async def download_url(self, key: str, *, filename: str, expires: int) -> str | None:
+    async def download_url(
+        self,
+        key: str,
+        *,
+        filename: str,
+        expires: int,
+        media_type: str = "application/pdf",
+        inline: bool = True,
+    ) -> str | None:
         """A short-lived URL the browser may fetch directly, or None to stream through the app."""
 
 
@@ -115,7 +125,15 @@ class LocalStorage:
 
         return await asyncio.to_thread(walk)
 
-    async def download_url(self, key: str, *, filename: str, expires: int) -> str | None:
+    async def download_url(
+        self,
+        key: str,
+        *,
+        filename: str,
+        expires: int,
+        media_type: str = "application/pdf",
+        inline: bool = True,
+    ) -> str | None:
         return None
 
 
@@ -170,15 +188,23 @@ class S3Storage:
 
         return await asyncio.to_thread(collect)
 
-    async def download_url(self, key: str, *, filename: str, expires: int) -> str | None:
+    async def download_url(
+        self,
+        key: str,
+        *,
+        filename: str,
+        expires: int,
+        media_type: str = "application/pdf",
+        inline: bool = True,
+    ) -> str | None:
         return await asyncio.to_thread(
             self.client.generate_presigned_url,
             "get_object",
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentType": "application/pdf",
-                "ResponseContentDisposition": inline_disposition(filename),
+                "ResponseContentType": media_type,
+                "ResponseContentDisposition": inline_disposition(filename, inline=inline),
             },
             ExpiresIn=expires,
         )

@@ -91,10 +91,15 @@
       chip.type = "button";
       chip.className = "chip";
       chip.dataset.document = source.document_id;
+      var where = source.location || "p. " + source.page;
       chip.dataset.page = source.page;
+      chip.dataset.where = where;
+      chip.dataset.url = "/files/" + source.document_id + ((source.format || "pdf") === "pdf"
+        ? "/content#page=" + source.page
+        : "/view?unit=" + source.page + "#unit-" + source.page);
       chip.dataset.book = source.book;
       chip.title = source.quote;
-      chip.textContent = "[" + source.n + "] " + source.book + ", p. " + source.page;
+      chip.textContent = "[" + source.n + "] " + source.book + ", " + where;
     }
     chip.dataset.n = source.n;
     return chip;
@@ -280,9 +285,11 @@
   }
 
   function openSource(chip) {
-    var url = "/files/" + chip.dataset.document + "/content#page=" + chip.dataset.page;
+    // A PDF opens at its page; slides, sections and chapters in the text viewer, at the cited one.
+    var url = chip.dataset.url || "/files/" + chip.dataset.document + "/content#page=" + chip.dataset.page;
     document.getElementById("pdf-book").textContent = chip.dataset.book;
-    document.getElementById("pdf-page").textContent = "page " + chip.dataset.page;
+    document.getElementById("pdf-page").textContent =
+      chip.dataset.where && chip.dataset.where.indexOf("p. ") !== 0 ? chip.dataset.where : "page " + chip.dataset.page;
     document.getElementById("pdf-quote").textContent = chip.title;
     document.getElementById("pdf-open").href = url;
     showPdf(url);
