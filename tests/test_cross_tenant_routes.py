@@ -14,6 +14,7 @@ there means B reached it. A 5xx always fails. Afterwards A's file, passages and 
 """
 
 import json
+import random
 import re
 import uuid
 from contextlib import AsyncExitStack
@@ -34,6 +35,8 @@ from tests.routes import all_routes, plain_routes
 BOOK = BOOKS / "meditations_marcus_aurelius.pdf"  # the smallest corpus book
 # Asked by B in A's scope, and by A at the end: in A's library it finds Book I.1, "my grandfather, Verus".
 QUESTION = "What did I learn from my grandfather about good manners and restraint on anger?"
+TITLE_WORDS = ["nature", "reason", "soul", "virtue", "gods", "universe", "death", "mind", "justice", "body",
+              "time", "world"]  # fmt: skip
 # Words of A's book that nothing of B's (and no page of the app) contains.
 BOOK_WORDS = ("Verus", "Diognetus", "Rusticus")
 REFUSED = {400, 401, 403, 404, 405, 409, 422}
@@ -297,7 +300,9 @@ async def world(clients, services) -> World:
     job = (await a.get(f"/api/jobs/{stored['id']}")).json()
     assert job["status"] == "ready" and job["passages"] > 0, job
 
-    title = f"[ref-{tag}] {QUESTION}"
+    # A title no other test uses, made of words the book holds: a random tag would be a question word
+    # found nowhere in the scope, and could tip the refusal's absent-term weight past its threshold.
+    title = "[" + "-".join(random.sample(TITLE_WORDS, 4)) + f"] {QUESTION}"
     asked = await a_client.post(
         "/api/chat",
         json={"query": title, "active_semester": semester, "active_subject": subject, "active_books": [book]},
