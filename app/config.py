@@ -3,7 +3,7 @@
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +19,16 @@ def asyncpg_url(url: str) -> str:
     if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
+
+
+class OcrOptions(TypedDict):
+    """What the PDF parsing child needs to read scanned pages (`app.ingestion.parse_pdf`)."""
+
+    languages: str
+    max_pages: int
+    dpi: int
+    max_pixels: int
+    workers: int
 
 
 class Settings(BaseSettings):
@@ -214,7 +224,7 @@ class Settings(BaseSettings):
         return self.max_upload_mb * 1024 * 1024
 
     @property
-    def ocr_options(self) -> dict | None:
+    def ocr_options(self) -> OcrOptions | None:
         """What the PDF parsing child needs to read scanned pages, or None with OCR off."""
         if not self.ocr_enabled:
             return None

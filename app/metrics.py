@@ -14,7 +14,9 @@ import ipaddress
 import os
 import secrets
 import time
+from collections.abc import Iterator
 
+from arq.connections import ArqRedis
 from arq.constants import default_queue_name, in_progress_key_prefix
 from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import (
@@ -117,7 +119,7 @@ def process_ended() -> None:
 QUEUE_SCAN_LIMIT = 10_000  # the oldest job is looked for among this many, in the order they will run
 
 
-async def queue_state(redis) -> tuple[int, float]:
+async def queue_state(redis: ArqRedis) -> tuple[int, float]:
     """Jobs waiting in the ingestion queue (not running), and how long the oldest has waited (s)."""
     from app.ingestion.queue import queued_at
 
@@ -142,7 +144,7 @@ class _Snapshot:
     def __init__(self, depth: int, oldest: float) -> None:
         self.depth, self.oldest = depth, oldest
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(
             "studyrag_ingest_queue_depth", "Ingestion jobs waiting in the queue.", value=self.depth
         )

@@ -63,11 +63,11 @@ def busy(retry_after: int) -> HTTPException:
 
 
 def install_overload_handlers(app: FastAPI, *, pool_retry_after: int) -> None:
+    # The decorator registers each handler as add_exception_handler does, and types it by its exception.
+    @app.exception_handler(Overloaded)
     async def on_overloaded(request: Request, exc: Overloaded) -> Response:
         return await on_http_exception(request, busy(exc.retry_after))
 
+    @app.exception_handler(PoolTimeout)
     async def on_pool_timeout(request: Request, exc: PoolTimeout) -> Response:
         return await on_http_exception(request, busy(pool_retry_after))
-
-    app.add_exception_handler(Overloaded, on_overloaded)
-    app.add_exception_handler(PoolTimeout, on_pool_timeout)

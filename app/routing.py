@@ -3,21 +3,24 @@ nodes that wrap the included router and its prefix. Used to answer 405 with ever
 by the tests that sweep every route."""
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from fastapi.routing import APIRoute
-from starlette.routing import compile_path
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, compile_path
 
 
-def api_routes(app) -> list[tuple[str, APIRoute]]:
+def api_routes(app: Starlette) -> list[tuple[str, APIRoute]]:
     """(full path, route) for each API route, walking included routers."""
     found: list[tuple[str, APIRoute]] = []
 
-    def walk(routes, prefix: str) -> None:
+    def walk(routes: Sequence[BaseRoute], prefix: str) -> None:
         for route in routes:
             if isinstance(route, APIRoute):
                 found.append((prefix + route.path, route))
-            elif hasattr(route, "original_router"):
+            elif hasattr(route, "original_router") and hasattr(route, "include_context"):
+                # FastAPI's _IncludedRouter (private, so known by what it holds)
                 walk(route.original_router.routes, prefix + route.include_context.prefix)
 
     walk(app.routes, "")
@@ -25,13 +28,14 @@ def api_routes(app) -> list[tuple[str, APIRoute]]:
 
 
 @lru_cache(maxsize=8)
-def _method_table(app) -> list[tuple[re.Pattern, frozenset[str]]]:
-    return [(compile_path(path)[0], frozenset(route.methods)) for path, route in api_routes(app)]
+def _method_table(app: Starlette) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    # An APIRoute's methods are never None (it defaults them to GET); `or ()` only tells the checker.
+    return [(compile_path(path)[0], frozenset(route.methods or ())) for path, route in api_routes(app)]
 
 
-def allowed_methods(app, path: str) -> list[str]:
+def allowed_methods(app: Starlette, path: str) -> list[str]:
     """Every method some route accepts at `path` (HEAD with GET)."""
-    methods = set()
+    methods: set[str] = set()
     for pattern, route_methods in _method_table(app):
         if pattern.match(path):
             methods |= route_methods

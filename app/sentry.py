@@ -6,16 +6,20 @@ query strings, request bodies or local variables (which could hold passage text 
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.logs import request_id_var
+
+if TYPE_CHECKING:  # sentry-sdk is imported only when it is started
+    from sentry_sdk.types import Event, Hint
 
 log = logging.getLogger(__name__)
 
 KEPT_REQUEST_FIELDS = ("method", "url")  # the URL without its query string
 
 
-def scrub(event: dict, hint: dict | None = None) -> dict:
+def scrub(event: "Event", hint: "Hint | None" = None) -> "Event":
     """Keep only what identifies the failure: the error, where it happened, and opaque ids."""
     request = event.get("request")
     if request:

@@ -30,7 +30,7 @@ class Supervised:
     name: str
     command: list[str]
     env: dict[str, str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     backoff: float = FIRST_BACKOFF
     restart_at: float | None = None

@@ -25,23 +25,28 @@ import subprocess
 import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, NoReturn
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+
+if TYPE_CHECKING:  # the child does not import the settings
+    from app.config import OcrOptions
 
 EXIT_REFUSED = 3
 OCR_PAGE_SECONDS = 60  # one page that Tesseract cannot finish in this long is left unread
 NO_TEXT = "This PDF has no text layer (scanned pages); OCR is not available."
 
 
-def refuse(kind: str, message: str) -> None:
+def refuse(kind: str, message: str) -> NoReturn:
     print(json.dumps({"error": message, "kind": kind}), flush=True)
     sys.exit(EXIT_REFUSED)
 
 
-def _text(document, index: int) -> str:
+def _text(document: pdfium.PdfDocument, index: int) -> str:
     try:
-        return document[index].get_textpage().get_text_range()
+        text: str = document[index].get_textpage().get_text_range()
+        return text
     except pdfium.PdfiumError:
         return ""  # one unreadable page does not lose the book
 
@@ -55,7 +60,7 @@ def render_scale(width: float, height: float, *, dpi: int, max_pixels: int) -> f
     return scale
 
 
-def page_image(document, index: int, *, dpi: int, max_pixels: int) -> bytes:
+def page_image(document: pdfium.PdfDocument, index: int, *, dpi: int, max_pixels: int) -> bytes:
     """The page as a binary PGM (greyscale) image, which Tesseract reads from stdin."""
     page = document[index]
     width, height = page.get_size()
@@ -82,7 +87,7 @@ def recognise(image: bytes, *, languages: str) -> str:
     return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else ""
 
 
-def main(path: str, max_pages: int, max_page_chars: int, ocr: dict | None = None) -> None:
+def main(path: str, max_pages: int, max_page_chars: int, ocr: "OcrOptions | None" = None) -> None:
     from app.ingestion.sandbox import lock_down
 
     lock_down(programs=("tesseract",))
@@ -113,13 +118,13 @@ def main(path: str, max_pages: int, max_page_chars: int, ocr: dict | None = None
     # Pages leave in order; scanned ones are rendered here (pdfium is not thread-safe) and read by
     # `workers` Tesseract processes at once while the next pages are rendered.
     workers = max(1, ocr["workers"]) if ocr else 1
-    waiting: deque[tuple[int, str | Future]] = deque()
+    waiting: deque[tuple[int, str | Future[str]]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
 
-        def emit(index: int, text: str | Future) -> None:
+        def emit(index: int, page: str | Future[str]) -> None:
             nonlocal characters
-            recognised = isinstance(text, Future)
-            text = text.result() if recognised else text
+            recognised = isinstance(page, Future)
+            text = page.result() if isinstance(page, Future) else page
             if len(text) > max_page_chars:
                 # Real pages hold a few thousand characters; far more is a text bomb (pages sharing one
                 # huge content stream), refused before it leaves this process.
@@ -129,13 +134,13 @@ def main(path: str, max_pages: int, max_page_chars: int, ocr: dict | None = None
                     f"{max_page_chars:,} a page.",
                 )
             characters += len(text.strip())
-            message = {"page": index + 1, "text": text}
+            message: dict[str, object] = {"page": index + 1, "text": text}
             if recognised:
                 message["ocr"] = True
             print(json.dumps(message), flush=True)
 
         for index in range(page_count):
-            if index in scanned:
+            if ocr and index in scanned:
                 image = page_image(document, index, dpi=ocr["dpi"], max_pixels=ocr["max_pixels"])
                 waiting.append((index, pool.submit(recognise, image, languages=ocr["languages"])))
             else:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.config import OcrOptions
 from app.ingestion.parse_pdf import EXIT_REFUSED
 from app.ingestion.text import normalise
 
@@ -62,7 +63,7 @@ async def extract_pages(
     max_page_chars: int = 50_000,
     max_document_chars: int = 10_000_000,
     format: str = "pdf",
-    ocr: dict | None = None,
+    ocr: OcrOptions | None = None,
     max_unpacked: int = 500 * 1024 * 1024,
     max_ratio: int = 200,
 ) -> Parsed:
@@ -95,7 +96,7 @@ async def extract_pages(
     parsed = Parsed(pages=[])
     pages = parsed.pages
     page_count = characters = 0
-    refusal: dict | None = None
+    refusal: dict[str, str] | None = None
     try:
         async with asyncio.timeout(time_limit):
             assert process.stdout is not None

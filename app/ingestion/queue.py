@@ -14,6 +14,7 @@ its backoff) goes behind every ranked one.
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +49,9 @@ def queued_at(score_ms: float) -> float:
     return score_ms / 1000
 
 
-async def enqueue_ingest(queue, document_id: uuid.UUID, user_id: uuid.UUID, *, files_ahead: int = 0) -> bool:
+async def enqueue_ingest(
+    queue: ArqRedis, document_id: uuid.UUID, user_id: uuid.UUID, *, files_ahead: int = 0
+) -> bool:
     """Queue `ingest_document` behind the owner's `files_ahead` waiting files; False when that document's
     job is already queued or running."""
     job = await queue.enqueue_job(

@@ -8,6 +8,7 @@ and no program starts except those named here.
 import os
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 _NETWORK_EVENTS = frozenset(
     {"socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request"}
@@ -22,7 +23,7 @@ def lock_down(*, programs: Iterable[str] = ()) -> None:
     """No network from this process on; subprocesses only of the named programs (by base name)."""
     allowed = frozenset(programs)
 
-    def hook(event: str, args: tuple) -> None:
+    def hook(event: str, args: tuple[Any, ...]) -> None:
         if event in _NETWORK_EVENTS:
             raise Forbidden(f"parsing may not use the network ({event})")
         if event == "subprocess.Popen":

@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Identity, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -28,4 +29,4 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))
     ip: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

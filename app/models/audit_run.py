@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, DateTime, Identity, Index, Integer, String, func
 from sqlalchemy.dialects.postgresql import JSONB
@@ -21,4 +22,4 @@ class IsolationAuditRun(Base):
     run_by: Mapped[uuid.UUID | None]
     via: Mapped[str] = mapped_column(String(16))  # page, api or cli
     passed: Mapped[bool] = mapped_column(Boolean)
-    results: Mapped[list] = mapped_column(JSONB)  # [{name, passed, offenders}]
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)  # [{name, passed, offenders}]

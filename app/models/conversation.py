@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -34,7 +35,7 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
     semester: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(64))
-    document_ids: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    document_ids: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -60,5 +61,5 @@ class Message(Base):
     conversation_id: Mapped[uuid.UUID]
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
-    sources: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

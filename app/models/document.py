@@ -48,7 +48,7 @@ class Document(Base):
     # What the file is, by its content (app.library.formats): decides the parser and the cited unit.
     format: Mapped[str] = mapped_column(String(8), default="pdf", server_default="pdf")
     # [{"title", "text"}] of each slide, section or chapter (not of PDF pages): what the viewer shows.
-    units: Mapped[list[dict] | None] = deferred(mapped_column(JSONB))
+    units: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

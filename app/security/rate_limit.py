@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse
@@ -92,7 +92,7 @@ class RateLimiter:
             )
 
 
-def rate_limit(action: Action):
+def rate_limit(action: Action) -> Any:
     """A dependency that counts the request against `action`'s limits, or answers 429."""
 
     async def check(

@@ -9,6 +9,7 @@ security; admins read everyone's counts through `admin_usage()` (app/admin/usage
 
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -46,7 +47,7 @@ async def record(session: AsyncSession, tenant: Tenant, *, held: bool = False, *
     """Add `counts` to the tenant's row of this month (made if missing); with `held`, also note what the
     tenant holds now, where it is more than the month's most so far. One statement, safe under
     concurrency; it commits with the caller's transaction."""
-    values: dict = {"user_id": tenant.user_id, "month": this_month(), **counts}
+    values: dict[str, Any] = {"user_id": tenant.user_id, "month": this_month(), **counts}
     if held:
         totals = owned(
             select(
@@ -61,7 +62,7 @@ async def record(session: AsyncSession, tenant: Tenant, *, held: bool = False, *
             await session.execute(totals)
         ).one()
     statement = insert(UsageMonth).values(**values)
-    changes: dict = {name: getattr(UsageMonth, name) + statement.excluded[name] for name in counts}
+    changes: dict[str, Any] = {name: getattr(UsageMonth, name) + statement.excluded[name] for name in counts}
     if held:
         changes |= {name: func.greatest(getattr(UsageMonth, name), statement.excluded[name]) for name in HELD}
     changes["updated_at"] = func.now()
@@ -83,7 +84,7 @@ class Usage:
     passages: int = 0
 
     @classmethod
-    def of(cls, row) -> "Usage":
+    def of(cls, row: UsageMonth) -> "Usage":
         return cls(**{f.name: int(getattr(row, f.name) or 0) for f in fields(cls)})
 
     @property
@@ -160,7 +161,7 @@ class Cost:
     def total(self) -> float:
         return self.storage + self.llm_input + self.llm_output + self.embeddings
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return {**{k: round(v, 4) for k, v in asdict(self).items()}, "total": round(self.total, 4)}
 
 
@@ -174,7 +175,7 @@ def cost_of(usage: Usage, settings: Settings) -> Cost:
     )
 
 
-def prices(settings: Settings) -> dict:
+def prices(settings: Settings) -> dict[str, float]:
     return {
         "storage_gb_month": settings.price_storage_gb_month,
         "llm_input_per_million": settings.price_llm_input_per_million,
@@ -215,9 +216,12 @@ async def ensure_within_limits(session: AsyncSession, tenant: Tenant, settings: 
     """Refuse a question once the month's question limit is used up, or — when answers are generated —
     its LLM token limit (checked before each question, so the last answer may pass it a little)."""
     user = await session.get(User, tenant.user_id)
+    if user is None:  # the account was deleted while this request ran: it has no question left to ask
+        raise LookupError(f"user {tenant.user_id} no longer exists")
     limits = limits_of(user, settings)
-    tokens_apply = limits.llm_tokens is not None and settings.openai_api_key is not None
-    if limits.questions is None and not tokens_apply:
+    # Only generated answers spend language-model tokens.
+    token_limit = limits.llm_tokens if settings.openai_api_key is not None else None
+    if limits.questions is None and token_limit is None:
         return
     month = this_month()
     row = await session.scalar(owned(select(UsageMonth), UsageMonth, tenant).where(UsageMonth.month == month))
@@ -229,9 +233,9 @@ async def ensure_within_limits(session: AsyncSession, tenant: Tenant, settings: 
             f"You have asked {usage.questions} of your {limits.questions} questions this month. "
             f"You can ask again from {again}.",
         )
-    if tokens_apply and usage.llm_tokens >= limits.llm_tokens:
+    if token_limit is not None and usage.llm_tokens >= token_limit:
         raise UsageLimitReached(
             "llm_tokens",
-            f"Your answers this month have used {usage.llm_tokens:,} of your {limits.llm_tokens:,} "
+            f"Your answers this month have used {usage.llm_tokens:,} of your {token_limit:,} "
             f"language-model tokens. You can ask again from {again}.",
         )
