@@ -8,12 +8,17 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.embedded import EmbeddedServices, ServiceUrls
+
+if TYPE_CHECKING:  # each command imports what it needs when it runs
+    from app.chat.evaluate import Report
+    from app.models import IsolationAuditRun
 
 cli = typer.Typer(help="StudyRAG: ask your own textbooks.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -44,7 +49,7 @@ def migrate() -> None:
         services.stop()
 
 
-def _fresh_metrics_dir(settings) -> dict[str, str]:
+def _fresh_metrics_dir(settings: Settings) -> dict[str, str]:
     """The directory where every process of this run writes its metrics (prometheus-client's
     multiprocess mode), emptied first: samples of an earlier run are not this run's. An operator's own
     PROMETHEUS_MULTIPROC_DIR is used as it is."""
@@ -56,7 +61,7 @@ def _fresh_metrics_dir(settings) -> dict[str, str]:
     return {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 
-def _web_command(settings, *, host: str, port: int, web_workers: int) -> list[str]:
+def _web_command(settings: Settings, *, host: str, port: int, web_workers: int) -> list[str]:
     """uvicorn with `web_workers` processes (its supervisor restarts one that dies). Forwarded
     headers are believed only from FORWARDED_ALLOW_IPS."""
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port)]
@@ -234,7 +239,7 @@ def evaluate(
     _print_evaluation(report, title=f"{qa_file.name} — {user} — k={k} — {retrieval} — {mode}")
 
 
-def _print_evaluation(report, *, title: str) -> None:
+def _print_evaluation(report: "Report", *, title: str) -> None:
     from rich.table import Table
 
     def share(part: int, whole: int) -> str:
@@ -303,7 +308,7 @@ def audit(
     settings = get_settings()
     storage = make_storage(settings)
 
-    async def run():
+    async def audit_and_clean() -> "IsolationAuditRun":
         engine = make_engine(urls.app_database_url)
         try:
             run = await run_and_record(engine, storage, app_role=settings.app_db_role, admin=None, via="cli")
@@ -322,7 +327,7 @@ def audit(
 
     services, urls = _start_services()
     try:
-        run = asyncio.run(run())
+        run = asyncio.run(audit_and_clean())
     finally:
         services.stop()
     _print_audit(run)
@@ -330,7 +335,7 @@ def audit(
         raise typer.Exit(1)
 
 
-def _print_audit(run) -> None:
+def _print_audit(run: "IsolationAuditRun") -> None:
     from rich.table import Table
 
     from app.admin.audits import results_of

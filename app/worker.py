@@ -3,20 +3,25 @@
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from contextlib import suppress
+from typing import Any, cast
 
 from arq import cron, func
 from arq.connections import RedisSettings
-from arq.worker import Worker
-from sqlalchemy import delete
+from arq.cron import CronJob
+from arq.typing import StartupShutdown, WorkerCoroutine
+from arq.worker import Function, Worker
+from sqlalchemy import CursorResult, delete
 from sqlalchemy import func as sql_func
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.admin.isolation import refuse_unsafe_app_role
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, pool_options
 from app.ingestion.embeddings import get_embedder
-from app.ingestion.tasks import ingest_document, reconcile
+from app.ingestion.tasks import JobContext, ingest_document, reconcile
 from app.library.storage import make_storage
 from app.models import RevokedToken
 from app.sentry import init_sentry
@@ -24,14 +29,20 @@ from app.sentry import init_sentry
 log = logging.getLogger(__name__)
 
 
-async def purge_revoked_tokens(ctx) -> int:
+async def purge_revoked_tokens(ctx: JobContext) -> int:
     """Forget revoked tokens that have expired anyway: they are refused for their age alone."""
-    async with ctx["sessionmaker"]() as session, session.begin():
-        result = await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < sql_func.now()))
+    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with sessionmaker() as session, session.begin():
+        # A DELETE's result is a CursorResult (it has the rowcount); AsyncSession.execute is typed only
+        # as returning a Result, so the cast says what SQLAlchemy returns here.
+        result = cast(
+            CursorResult[Any],
+            await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < sql_func.now())),
+        )
     return result.rowcount
 
 
-async def startup(ctx) -> None:
+async def startup(ctx: JobContext) -> None:
     settings = get_settings()
     url = ctx.get("app_database_url")
     if url is None:
@@ -63,14 +74,14 @@ async def startup(ctx) -> None:
 RECONCILE_SECONDS = 5
 
 
-async def _reconcile_quietly(ctx) -> None:
+async def _reconcile_quietly(ctx: JobContext) -> None:
     try:
         await reconcile(ctx)
     except Exception:  # the next round tries again
         log.exception("reconciler failed")
 
 
-async def _reconcile_every(ctx, seconds: float) -> None:
+async def _reconcile_every(ctx: JobContext, seconds: float) -> None:
     """The reconciler beside the jobs, not as an arq cron job: a cron job waits for a free job slot,
     and a worker busy with long jobs (say, those it took over from a dead worker's queue) would not
     notice a dead job for minutes."""
@@ -79,7 +90,7 @@ async def _reconcile_every(ctx, seconds: float) -> None:
         await _reconcile_quietly(ctx)
 
 
-async def shutdown(ctx) -> None:
+async def shutdown(ctx: JobContext) -> None:
     if reconciler := ctx.get("reconciler"):
         reconciler.cancel()
         with suppress(asyncio.CancelledError):
@@ -92,7 +103,8 @@ _settings = get_settings()
 
 
 class WorkerSettings:
-    functions = [
+    # Typed as arq's WorkerSettingsBase declares them, so that run_worker takes this class.
+    functions: Sequence[Function | WorkerCoroutine] = [
         func(
             ingest_document,
             keep_result=0,  # the job id is the document's: once done, it may be queued again
@@ -101,17 +113,17 @@ class WorkerSettings:
         ),
         purge_revoked_tokens,
     ]
-    cron_jobs = [
+    cron_jobs: Sequence[CronJob] | None = [
         cron(purge_revoked_tokens, minute={7}, run_at_startup=False),
     ]
-    on_startup = startup
-    on_shutdown = shutdown
+    on_startup: StartupShutdown | None = startup
+    on_shutdown: StartupShutdown | None = shutdown
     redis_settings = RedisSettings.from_dsn(os.environ.get("REDIS_URL") or "redis://localhost:6379")
     max_jobs = _settings.ingest_max_jobs
     job_timeout = 30 * 60
 
 
-def make_worker(redis_url: str, app_database_url: str, **options) -> Worker:
+def make_worker(redis_url: str, app_database_url: str, **options: Any) -> Worker:
     """A worker with these settings on the given services, run in-process (tests, `bench/`)."""
     return Worker(
         functions=WorkerSettings.functions,

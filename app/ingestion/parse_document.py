@@ -20,11 +20,17 @@ import os
 import posixpath
 import sys
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.ingestion.parse_pdf import EXIT_REFUSED, refuse
 from app.ingestion.sandbox import Forbidden, lock_down
 from app.library import formats
+
+if TYPE_CHECKING:  # both are imported only once the child is locked down
+    from lxml import etree
+    from unstructured.documents.elements import Element
 
 os.environ.setdefault("DO_NOT_TRACK", "1")  # unstructured's usage ping
 os.environ.setdefault("SCARF_NO_ANALYTICS", "1")
@@ -68,7 +74,7 @@ class _Caps:
             )
 
 
-def _sections(elements, caps: _Caps) -> list[Unit]:
+def _sections(elements: "Iterable[Element]", caps: _Caps) -> list[Unit]:
     """A new section at every heading; headings with nothing between them make one title."""
     units: list[Unit] = [Unit()]
     for element in elements:
@@ -88,7 +94,7 @@ def _sections(elements, caps: _Caps) -> list[Unit]:
     return [unit for unit in units if unit.parts] or [Unit()]
 
 
-def _slides(elements, caps: _Caps) -> list[Unit]:
+def _slides(elements: "Iterable[Element]", caps: _Caps) -> list[Unit]:
     """One unit per slide, numbered as the presentation numbers them (empty slides included)."""
     slides: dict[int, Unit] = {}
     last = 0
@@ -110,7 +116,7 @@ def _slides(elements, caps: _Caps) -> list[Unit]:
     return [slides.get(number, Unit()) for number in range(1, last + 1)]
 
 
-def _xml(data: bytes):
+def _xml(data: bytes) -> "etree._Element":
     """XML of an EPUB's package files, with no DTD, no entities and no network."""
     from lxml import etree
 
@@ -126,7 +132,9 @@ def _epub_chapters(path: str, caps: _Caps) -> list[Unit]:
         archive = zipfile.ZipFile(path)
         container = _xml(archive.read(CONTAINER))
         rootfile = container.find(f".//{CONTAINER_NS}rootfile")
-        opf_path = rootfile.get("full-path")
+        opf_path = rootfile.get("full-path") if rootfile is not None else None
+        if not opf_path:
+            refuse("damaged", damaged)
         package = _xml(archive.read(opf_path))
     except Forbidden:
         raise
@@ -141,7 +149,7 @@ def _epub_chapters(path: str, caps: _Caps) -> list[Unit]:
         item = manifest.get(itemref.get("idref"))
         if item is None or item.get("media-type") not in XHTML_TYPES:
             continue
-        href = item.get("href").split("#", 1)[0]
+        href = (item.get("href") or "").split("#", 1)[0]  # the manifest keeps only items with an href
         if "://" in href or href.startswith("/"):
             continue  # an external chapter is never fetched
         name = posixpath.normpath(posixpath.join(base, href))
@@ -165,7 +173,7 @@ def _epub_chapters(path: str, caps: _Caps) -> list[Unit]:
     return chapters
 
 
-def _partition(kind: str, path: str):
+def _partition(kind: str, path: str) -> "list[Element]":
     if kind == "pptx":
         from unstructured.partition.pptx import partition_pptx
 
@@ -187,7 +195,7 @@ def _partition(kind: str, path: str):
     return partition_text(filename=path)
 
 
-def main(kind: str, path: str, limits: dict) -> None:
+def main(kind: str, path: str, limits: dict[str, int]) -> None:
     lock_down()
     fmt = formats.BY_NAME[kind]
     caps = _Caps(limits["max_units"], limits["max_page_chars"], fmt.unit)

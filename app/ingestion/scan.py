@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arq.connections import ArqRedis
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +35,7 @@ from app.tenancy import Tenant, owned
 class ScanResult:
     found: int = 0  # stored files with no record until now
     queued: int = 0  # documents put on the ingestion queue by this scan
-    skipped: list[dict] = field(default_factory=list)  # {key, reason}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {key, reason}
 
 
 async def _adopt(
@@ -120,7 +121,7 @@ async def scan_library(
     storage: Storage,
     settings: Settings,
     *,
-    queue,
+    queue: ArqRedis,
 ) -> ScanResult:
     result = ScanResult()
     embedding_model = get_embedder(settings).model_name  # documents of another model are re-embedded

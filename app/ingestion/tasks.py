@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from arq import Retry
 from arq.constants import in_progress_key_prefix
 from botocore.exceptions import BotoCoreError
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.config import Settings
@@ -36,6 +38,10 @@ from app.tenancy import Tenant, bind_tenant
 from app.usage import service as usage
 
 log = logging.getLogger(__name__)
+
+# arq's job context: its own keys (redis, job_try) and what the worker's startup put there (settings,
+# sessionmaker, storage, embedder, embed_lock).
+JobContext = dict[str, Any]
 
 EMBED_BATCH = 32
 PROGRESS_EVERY_SECONDS = 0.5
@@ -59,12 +65,12 @@ TRANSIENT = (OperationalError, InterfaceError, OSError, BotoCoreError)
 class _Progress:
     """Writes status, pages_done and a heartbeat, at most twice a second (and always at a change)."""
 
-    def __init__(self, ctx, tenant: Tenant, document_id: uuid.UUID) -> None:
+    def __init__(self, ctx: JobContext, tenant: Tenant, document_id: uuid.UUID) -> None:
         self.ctx, self.tenant, self.document_id = ctx, tenant, document_id
         self.last = 0.0
         self.status: str | None = None
 
-    async def set(self, *, force: bool = False, **values) -> None:
+    async def set(self, *, force: bool = False, **values: Any) -> None:
         now = time.monotonic()
         changed = values.get("status") not in (None, self.status)
         if not (force or changed or now - self.last >= PROGRESS_EVERY_SECONDS):
@@ -110,8 +116,9 @@ async def _heartbeat(progress: _Progress, every: float) -> AsyncIterator[None]:
             await task
 
 
-async def _load(ctx, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
-    async with ctx["sessionmaker"]() as session:
+async def _load(ctx: JobContext, tenant: Tenant, document_id: uuid.UUID) -> Document | None:
+    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with sessionmaker() as session:
         await bind_tenant(session, tenant)
         return await session.get(Document, document_id)
 
@@ -121,7 +128,7 @@ _COUNT_TERMS = text(term_counts_sql("c.document_id = :document_id"))
 
 
 async def _replace_chunks(
-    ctx,
+    ctx: JobContext,
     tenant: Tenant,
     document_id: uuid.UUID,
     passages: list[Passage],
@@ -193,7 +200,13 @@ async def _replace_chunks(
 
 
 async def _within_passage_caps(
-    ctx, settings: Settings, tenant: Tenant, document_id, count: int, *, noun: str = "PDF"
+    ctx: JobContext,
+    settings: Settings,
+    tenant: Tenant,
+    document_id: uuid.UUID,
+    count: int,
+    *,
+    noun: str = "PDF",
 ) -> None:
     """Refuse a file whose passages pass the per-file cap, or would take its owner's library past the
     per-library cap (the byte quota counts only the PDF, not what it unpacks to)."""
@@ -219,7 +232,7 @@ async def _within_passage_caps(
 
 
 async def _embed(
-    ctx, passages: list[Passage], progress: _Progress, page_count: int
+    ctx: JobContext, passages: list[Passage], progress: _Progress, page_count: int
 ) -> tuple[list[list[float]], int]:
     """The passages' vectors, and the tokens an embeddings endpoint billed for them (0 when local)."""
     embedder = ctx["embedder"]
@@ -249,7 +262,7 @@ class JobReport:
     reason: str | None = None  # why it failed: the refusal's kind, or ours (error, retry_later, ...)
 
 
-async def ingest_document(ctx, document_id: str, user_id: str) -> str:
+async def ingest_document(ctx: JobContext, document_id: str, user_id: str) -> str:
     """Ingest one document of one user. Returns the final status (for logs and tests); logs one line
     with the document id, its stage timings and the outcome, and counts them in the metrics."""
     report = JobReport()
@@ -298,7 +311,7 @@ def _report(document_id: str, user_id: str, outcome: str, report: JobReport, ela
     )
 
 
-async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str:
+async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobReport) -> str:
     tenant, doc_id = Tenant(uuid.UUID(user_id)), uuid.UUID(document_id)
     settings: Settings = ctx["settings"]
     progress = _Progress(ctx, tenant, doc_id)
@@ -411,7 +424,7 @@ async def _fail_quietly(progress: _Progress, message: str) -> None:
         log.exception("could not record the failure of %s", progress.document_id)
 
 
-async def reconcile(ctx) -> int:
+async def reconcile(ctx: JobContext) -> int:
     """Requeue documents whose ingestion is pending with no job, or whose job went quiet (a dead worker).
 
     Reads the backlog of every user through `ingestion_backlog()`, the narrow system path (ids and
@@ -429,7 +442,8 @@ async def reconcile(ctx) -> int:
     running = ctx.get("running_documents", set())  # this worker's own jobs are alive, whatever it says
     rows = [row for row in rows if row[0] not in running]
     requeued = 0
-    ranks: dict = {}  # each owner's requeued files line up behind one another, not ahead of others
+    # Each owner's requeued files line up behind one another, not ahead of others.
+    ranks: dict[uuid.UUID, int] = {}
     for document_id, user_id, status in rows:
         ranks[user_id] = ahead = ranks.get(user_id, -1) + 1
         if status in ("parsing", "embedding"):

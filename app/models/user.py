@@ -1,4 +1,6 @@
+import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
 from sqlalchemy import BigInteger, DateTime, Integer, String, func
@@ -11,6 +13,16 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
     """An account. `is_superuser` is the admin flag. Not tenant-scoped: log-in must find a user by email."""
 
     __tablename__ = "users"
+
+    if TYPE_CHECKING:
+        # fastapi-users declares its columns as plain values for type checkers; as mapped columns, queries
+        # on them (`select(User.id)`, `User.email == ...`) type-check as the SQL expressions they are.
+        id: Mapped[uuid.UUID]
+        email: Mapped[str]
+        hashed_password: Mapped[str]
+        is_active: Mapped[bool]
+        is_superuser: Mapped[bool]
+        is_verified: Mapped[bool]
 
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
