@@ -7,6 +7,7 @@ but `admin_rows` does. Each function checks that `app.admin_id` names an active 
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -20,8 +21,11 @@ def admin_role() -> str:
 
 
 async def admin_rows(
-    session: AsyncSession | AsyncConnection, admin: User | None, statement: str, params: dict | None = None
-) -> Sequence[Row]:
+    session: AsyncSession | AsyncConnection,
+    admin: User | None,
+    statement: str,
+    params: dict[str, Any] | None = None,
+) -> Sequence[Row[Any]]:
     """Run `statement` (a call of an admin function) as the admin role on behalf of `admin`; None is the
     operator at the command line, which only the functions that need no admin identity accept."""
     await session.execute(text(f'set local role "{admin_role()}"'))

@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from fastapi_users import schemas
 from pydantic import ConfigDict, Field
@@ -27,12 +28,12 @@ class UserUpdate(schemas.BaseUserUpdate):
 
     # A field sent as null means "leave it": fastapi-users would write the null (email and name are
     # required columns). The current password is a proof, never a change.
-    def create_update_dict(self) -> dict:
+    def create_update_dict(self) -> dict[str, Any]:
         return _changes(super().create_update_dict())
 
-    def create_update_dict_superuser(self) -> dict:
+    def create_update_dict_superuser(self) -> dict[str, Any]:
         return _changes(super().create_update_dict_superuser())
 
 
-def _changes(update: dict) -> dict:
+def _changes(update: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in update.items() if value is not None and key != "current_password"}

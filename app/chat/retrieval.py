@@ -22,7 +22,9 @@ bench/retrieval.py (1M passages over 1,000 tenants, one with 50,000; figures in 
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,9 +50,12 @@ class Scope:
     document_ids: tuple[uuid.UUID, ...] = ()
 
     @classmethod
-    def parse(cls, semester=None, subject=None, books=None) -> "Scope":
+    def parse(
+        cls, semester: str | None = None, subject: str | None = None, books: Iterable[object] | None = None
+    ) -> "Scope":
         """`books` may hold book names or document ids (the API accepts either)."""
-        names, ids = [], []
+        names: list[str] = []
+        ids: list[uuid.UUID] = []
         for item in books or []:
             try:
                 ids.append(uuid.UUID(str(item)))
@@ -81,7 +86,7 @@ class Passage:
     absent_weight: float = 0.0
 
 
-def _document_sql(scope: Scope, params: dict) -> list[str]:
+def _document_sql(scope: Scope, params: dict[str, Any]) -> list[str]:
     """The conditions on `documents d` that put a document in the scope."""
     clauses = ["d.status = 'ready'", "d.embedding_model = :model"]
     if scope.semester:
@@ -102,7 +107,7 @@ def _document_sql(scope: Scope, params: dict) -> list[str]:
     return clauses
 
 
-def _scope_sql(scope: Scope, params: dict) -> str:
+def _scope_sql(scope: Scope, params: dict[str, Any]) -> str:
     return " and ".join([*_document_sql(scope, params), "c.user_id = :user_id"])
 
 
@@ -125,7 +130,7 @@ def full_text_query(question: str) -> str | None:
 
 async def scope_chunk_count(session: AsyncSession, tenant: Tenant, scope: Scope, *, model: str) -> int:
     """How many passages the search has to rank: from the documents' counts, not by counting chunks."""
-    params: dict = {"user_id": tenant.user_id, "model": model}
+    params: dict[str, Any] = {"user_id": tenant.user_id, "model": model}
     where = " and ".join(["d.user_id = :user_id", *_document_sql(scope, params)])
     total = await session.scalar(
         text(f"select coalesce(sum(d.chunk_count), 0) from documents d where {where}"), params
@@ -153,7 +158,7 @@ def bucket_sql(bucket: int) -> str:
     return f"(get_byte(uuid_send(c.user_id), 15) % {TENANT_BUCKETS}) = {int(bucket)}"
 
 
-def vector_sql(scope: Scope, params: dict, *, exact: bool) -> str:
+def vector_sql(scope: Scope, params: dict[str, Any], *, exact: bool) -> str:
     """The nearest passages of the scope, best first, each with its cosine similarity.
 
     Exact: every passage of the scope is compared (found through the (user_id, document_id) index);
@@ -224,7 +229,7 @@ async def absent_weight(
     lookup per term and document under the tenant's row-level security: 25 ms a question for one book
     by reading the passages, 1.5–2.4 s for a 50,000-passage library, before that table.
     """
-    params: dict = {"user_id": tenant.user_id, "model": model, "question": question}
+    params: dict[str, Any] = {"user_id": tenant.user_id, "model": model, "question": question}
     where = " and ".join(_document_sql(scope, params))
     rows = (await session.execute(text(_TERMS_SQL.format(scope=where)), params)).all()
     if total is None:
@@ -250,7 +255,7 @@ async def retrieve(
     `methods` narrows it to one ranking, for `studyrag eval --retrieval` to measure what each adds.
     Similarities are always computed, since they decide whether the library holds an answer at all.
     """
-    params: dict = {
+    params: dict[str, Any] = {
         "user_id": tenant.user_id,
         "model": model,
         "limit": CANDIDATES,

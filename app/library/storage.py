@@ -9,10 +9,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import quote
 
 from app.config import Settings
+
+if TYPE_CHECKING:  # boto3 is imported only for the S3 backend
+    from mypy_boto3_s3 import S3Client
 
 CHUNK = 1024 * 1024
 
@@ -140,7 +143,7 @@ class LocalStorage:
 class S3Storage:
     backend: Literal["local", "s3"] = "s3"
 
-    def __init__(self, bucket: str, client) -> None:
+    def __init__(self, bucket: str, client: "S3Client") -> None:
         self.bucket = bucket
         self.client = client
 
@@ -211,7 +214,7 @@ class S3Storage:
 
 
 def make_storage(settings: Settings) -> Storage:
-    if settings.storage_backend == "s3":
+    if settings.s3_bucket:  # what makes storage_backend "s3"
         import boto3
         from botocore.config import Config
 

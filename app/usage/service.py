@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,7 +84,8 @@ class Usage:
     passages: int = 0
 
     @classmethod
-    def of(cls, row: UsageMonth) -> "Usage":
+    def of(cls, row: UsageMonth | Row[Any]) -> "Usage":
+        """From a month's row, or a row of the admin's usage function with the same columns."""
         return cls(**{f.name: int(getattr(row, f.name) or 0) for f in fields(cls)})
 
     @property
