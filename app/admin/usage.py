@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin.access import admin_rows
 from app.config import Settings
 from app.models import User
+from app.models.user import user_columns
 from app.usage.service import Usage, cost_of, limits_of, prices
 
 
@@ -68,7 +69,7 @@ async def usage_report(session: AsyncSession, admin: User, settings: Settings, *
         {"month": month},
     )
     usage = {row.user_id: Usage.of(row) for row in rows}
-    people = {u.id: u for u in (await session.scalars(select(User).where(User.id.in_(usage)))).all()}
+    people = {u.id: u for u in (await session.scalars(select(User).where(user_columns.id.in_(usage)))).all()}
     found, totals = [], Usage()
     for user_id, used in usage.items():
         user = people.get(user_id)

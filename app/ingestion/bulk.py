@@ -16,7 +16,8 @@ from app.embedded import ServiceUrls
 from app.ingestion.tasks import ingest_document
 from app.library.service import Folder, store_upload
 from app.library.storage import Storage, make_storage
-from app.models import Document, User
+from app.models import Document
+from app.models.user import user_columns
 from app.tenancy import Tenant, bind_tenant
 from app.worker import shutdown, startup
 
@@ -58,7 +59,9 @@ async def bulk_ingest(
     ctx: dict[str, Any] = {"app_database_url": urls.app_database_url}
     try:
         async with sessionmaker() as session:
-            user_id = await session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
+            user_id = await session.scalar(
+                select(user_columns.id).where(func.lower(user_columns.email) == email.lower())
+            )
         if user_id is None:
             console.print(f"[red]No account with the email {email}.[/red]")
             return len(paths)

@@ -1,6 +1,4 @@
-import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi_users_db_sqlalchemy import SQLAlchemyBaseUserTableUUID
 from sqlalchemy import BigInteger, DateTime, Integer, String, func
@@ -14,16 +12,6 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
 
     __tablename__ = "users"
 
-    if TYPE_CHECKING:
-        # fastapi-users declares its columns as plain values for type checkers; as mapped columns, queries
-        # on them (`select(User.id)`, `User.email == ...`) type-check as the SQL expressions they are.
-        id: Mapped[uuid.UUID]
-        email: Mapped[str]
-        hashed_password: Mapped[str]
-        is_active: Mapped[bool]
-        is_superuser: Mapped[bool]
-        is_verified: Mapped[bool]
-
     name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_active_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -35,3 +23,8 @@ class User(SQLAlchemyBaseUserTableUUID, Base):
     # Monthly usage limits; NULL means the deployment's default (MONTHLY_*_LIMIT, itself unset: none).
     question_limit: Mapped[int | None] = mapped_column(Integer)
     llm_token_limit: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# fastapi-users declares User's own columns (id, email, is_active, ...) as plain values for type
+# checkers, as its UserProtocol needs; a query naming one as SQL takes it from here (`user_columns.id`).
+user_columns = User.__table__.c
