@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Request
 from redis.asyncio import Redis
@@ -41,7 +41,7 @@ async def record(
     user_id: uuid.UUID | None = None,
     target: str | None = None,
     ip: str | None = None,
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     session.add(
         AuditLog(action=action, outcome=outcome, user_id=user_id, target=target, ip=ip, detail=detail or {})
@@ -57,7 +57,7 @@ async def record_now(
     user_id: uuid.UUID | None = None,
     target: str | None = None,
     ip: str | None = None,
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     async with sessionmaker() as session, session.begin():
         if user_id is not None:
@@ -67,7 +67,7 @@ async def record_now(
         )
 
 
-async def record_as(conn: AsyncConnection, owner: uuid.UUID | None, **fields) -> None:
+async def record_as(conn: AsyncConnection, owner: uuid.UUID | None, **fields: Any) -> None:
     """Write one event on a bare connection (no session), in the name of `owner` (or of no user)."""
     await conn.execute(text("select set_config('app.user_id', :u, true)"), {"u": str(owner) if owner else ""})
     await conn.execute(insert(AuditLog).values(user_id=owner, detail=fields.pop("detail", {}), **fields))
@@ -81,7 +81,7 @@ async def record_refusal(
     user_id: uuid.UUID,
     target: str | None = None,
     ip: str | None = None,
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     """Record a refused attempt now: one row, or, past the minute's bound, one more in the count."""
     limit = get_settings().audit_refusals_per_minute
@@ -146,8 +146,8 @@ async def flush_refusal_counts(
 
 
 def write_refusal_counts_in_the_background(
-    redis: Redis, sessionmaker, every_seconds: float = 20
-) -> asyncio.Task:
+    redis: Redis, sessionmaker: async_sessionmaker[AsyncSession], every_seconds: float = 20
+) -> asyncio.Task[None]:
     """The web process's background task: counts of past minutes are written within seconds. Cancel
     it at shutdown."""
 

@@ -3,6 +3,7 @@ logged admin path."""
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.access import admin_rows
 from app.models import User
+from app.models.user import user_columns
 
 PAGE_SIZE = 100
 OUTCOMES = ("ok", "denied", "failed")
@@ -33,7 +35,7 @@ class Event(BaseModel):
     target: str | None
     outcome: str
     ip: str | None
-    detail: dict
+    detail: dict[str, Any]
 
 
 async def find_user(session: AsyncSession, who: str) -> tuple[uuid.UUID | None, str | None]:
@@ -43,9 +45,9 @@ async def find_user(session: AsyncSession, who: str) -> tuple[uuid.UUID | None, 
     try:
         user_id = uuid.UUID(who)
     except ValueError:
-        user = await session.scalar(select(User).where(User.email == who.lower()))
+        user = await session.scalar(select(User).where(user_columns.email == who.lower()))
         return (user.id, user.email) if user else (None, who.lower())
-    email = await session.scalar(select(User.email).where(User.id == user_id))
+    email = await session.scalar(select(user_columns.email).where(user_columns.id == user_id))
     return user_id, email
 
 
@@ -75,9 +77,8 @@ async def events(
         },
     )
     ids = {row.user_id for row in rows if row.user_id}
-    emails = (
-        dict((await session.execute(select(User.id, User.email).where(User.id.in_(ids)))).all())
-        if ids
-        else {}
+    found = select(user_columns.id, user_columns.email).where(user_columns.id.in_(ids))
+    emails: dict[uuid.UUID, str] = (
+        {user_id: email for user_id, email in (await session.execute(found)).all()} if ids else {}
     )
     return [Event(**row._mapping, email=emails.get(row.user_id)) for row in rows]

@@ -7,11 +7,14 @@ policies then match no row at all.
 """
 
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, event, text
+from sqlalchemy import Connection, Select, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, SessionTransaction
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 _SET_USER = text("select set_config('app.user_id', :user_id, true)")
 _INFO_KEY = "tenant"
@@ -22,11 +25,17 @@ class Tenant:
     user_id: UUID
 
 
+class TenantOwned(Protocol):
+    """A model of a tenant-owned table: it has a user_id column."""
+
+    user_id: ClassVar[Mapped[UUID]]
+
+
 def current_tenant(session: AsyncSession | Session) -> Tenant | None:
     return session.info.get(_INFO_KEY)
 
 
-def owned(statement: Select, model, tenant: Tenant) -> Select:
+def owned(statement: Select[T], model: type[TenantOwned], tenant: Tenant) -> Select[T]:
     """`statement` limited to the tenant's rows. RLS already enforces this; the filter also lets the
     planner use the (user_id, ...) indexes, and keeps a query correct on a connection without RLS."""
     return statement.where(model.user_id == tenant.user_id)
@@ -40,7 +49,7 @@ async def bind_tenant(session: AsyncSession, tenant: Tenant) -> None:
 
 
 @event.listens_for(Session, "after_begin")
-def _apply_tenant(session: Session, transaction, connection) -> None:
+def _apply_tenant(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
     # Always set it, so a connection can never carry a previous transaction's tenant into this one.
     tenant: Tenant | None = session.info.get(_INFO_KEY)
     connection.execute(_SET_USER, {"user_id": str(tenant.user_id) if tenant else ""})
