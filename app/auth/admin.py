@@ -1,5 +1,6 @@
 """Granting the admin flag from the command line (`studyrag create-admin EMAIL`)."""
 
+import uuid
 from collections.abc import Callable
 
 from fastapi_users import exceptions
@@ -20,7 +21,7 @@ async def make_admin(urls: ServiceUrls, *, email: str, name: str, ask_password: 
     engine = make_engine(urls.app_database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            user_db = SQLAlchemyUserDatabase(session, User)
+            user_db: SQLAlchemyUserDatabase[User, uuid.UUID] = SQLAlchemyUserDatabase(session, User)
             manager = UserManager(user_db, request=None)
             try:
                 user = await manager.get_by_email(email)

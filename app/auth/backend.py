@@ -10,6 +10,7 @@ logged out with and any earlier copy. Reading a token checks its `jti` and its `
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from fastapi import Request
@@ -17,6 +18,7 @@ from fastapi_users import FastAPIUsers
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport, CookieTransport
 from fastapi_users.authentication.strategy import JWTStrategy
 from fastapi_users.jwt import generate_jwt
+from fastapi_users.manager import BaseUserManager
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,17 +49,21 @@ def issue_token(user_id: uuid.UUID, settings: Settings, session_id: uuid.UUID | 
 
 
 class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
+    # What __init__ passes the base, which would also take a SecretStr and no lifetime.
+    secret: str
+    lifetime_seconds: int
+
     def __init__(self, session: AsyncSession, settings: Settings, request: Request | None = None) -> None:
         secret = settings.jwt_secret.get_secret_value()
         lifetime = settings.access_token_lifetime_seconds
         super().__init__(secret, lifetime, token_audience=AUDIENCE, algorithm=ALGORITHM)
         self.session, self.settings, self.request = session, settings, request
 
-    def _claims(self, token: str) -> dict | None:
+    def _claims(self, token: str) -> dict[str, Any] | None:
         try:
             return jwt.decode(
                 token,
-                self.decode_key,
+                self.secret,  # the decode key: there is no public key
                 audience=self.token_audience,
                 algorithms=[self.algorithm],
                 options={"require": REQUIRED_CLAIMS},
@@ -68,9 +74,11 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
     async def write_token(self, user: User) -> str:
         return issue_token(user.id, self.settings)
 
-    async def read_token(self, token: str | None, user_manager) -> User | None:
+    async def read_token(
+        self, token: str | None, user_manager: BaseUserManager[User, uuid.UUID]
+    ) -> User | None:
         claims = self._claims(token) if token else None
-        if claims is None:
+        if token is None or claims is None:
             return None
         try:
             jti = uuid.UUID(claims["jti"])
@@ -119,7 +127,7 @@ class RevocableJWTStrategy(JWTStrategy[User, uuid.UUID]):
         )
 
 
-def _session_of(claims: dict) -> uuid.UUID:
+def _session_of(claims: dict[str, Any]) -> uuid.UUID:
     """The session a token belongs to (a token from before sessions were named is its own session)."""
     return uuid.UUID(str(claims.get("sid") or claims["jti"]))
 
@@ -139,7 +147,7 @@ def get_jwt_strategy(session: SessionDep, request: Request) -> RevocableJWTStrat
     return RevocableJWTStrategy(session, get_settings(), request)
 
 
-def cookie_options(settings: Settings) -> dict:
+def cookie_options(settings: Settings) -> dict[str, Any]:
     return {
         "max_age": settings.access_token_lifetime_seconds,
         "secure": not settings.is_development,

@@ -10,7 +10,13 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions
 from pydantic import ValidationError
 
-from app.auth.backend import RevocableJWTStrategy, cookie_backend, get_jwt_strategy, optional_active_user
+from app.auth.backend import (
+    COOKIE_NAME,
+    RevocableJWTStrategy,
+    cookie_backend,
+    get_jwt_strategy,
+    optional_active_user,
+)
 from app.auth.schemas import UserCreate
 from app.auth.users import UserManager, get_user_manager
 from app.config import get_settings
@@ -50,7 +56,9 @@ def redirect(url: str, response: Response | None = None) -> Response:
     return response
 
 
-async def _log_in(request: Request, user: User, manager: UserManager, strategy: StrategyDep, to: str):
+async def _log_in(
+    request: Request, user: User, manager: UserManager, strategy: StrategyDep, to: str
+) -> Response:
     response = await cookie_backend.login(strategy, user)
     await manager.on_after_login(user, request, response)
     return redirect(to, response)
@@ -135,7 +143,7 @@ async def signup(
 
 @router.post("/logout")
 async def logout(request: Request, strategy: StrategyDep, user: OptionalUser) -> Response:
-    token = request.cookies.get(cookie_backend.transport.cookie_name)
+    token = request.cookies.get(COOKIE_NAME)  # the cookie transport's name
     if user is not None and token:
         await strategy.destroy_token(token, user)
     response = await cookie_backend.transport.get_logout_response()

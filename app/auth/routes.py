@@ -1,6 +1,7 @@
 """fastapi-users' routes at their usual paths."""
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 
 from app.api_errors import errors
 from app.auth.backend import bearer_backend, cookie_backend, fastapi_users
@@ -9,11 +10,16 @@ from app.security.rate_limit import rate_limit
 
 router = APIRouter()
 for name, backend in (("jwt", bearer_backend), ("cookie", cookie_backend)):
-    # Log-in is rate-limited; log-out, from the same fastapi-users router, is not.
+    # Log-in is rate-limited; log-out, from the same fastapi-users router, is not. (fastapi-users'
+    # routers hold API routes only.)
     auth_router = fastapi_users.get_auth_router(backend)
     for limited in (True, False):
         part = APIRouter()
-        part.routes = [route for route in auth_router.routes if route.path.endswith("/login") == limited]
+        part.routes = [
+            route
+            for route in auth_router.routes
+            if isinstance(route, APIRoute) and route.path.endswith("/login") == limited
+        ]
         router.include_router(
             part,
             prefix=f"/auth/{name}",
@@ -31,5 +37,7 @@ router.include_router(
 # Only the signed-in user's own account: other accounts are managed in the admin area, which answers
 # everyone else with a 404 (fastapi-users' /users/{id} would answer 403 and confirm the route exists).
 users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
-users_router.routes = [route for route in users_router.routes if "{id}" not in route.path]
+users_router.routes = [
+    route for route in users_router.routes if isinstance(route, APIRoute) and "{id}" not in route.path
+]
 router.include_router(users_router, prefix="/users", tags=["users"], responses=errors(400, 413))
