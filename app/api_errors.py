@@ -1,5 +1,7 @@
 """The error answers of the JSON API, declared once so the OpenAPI schema says what clients can get."""
 
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -20,7 +22,7 @@ DESCRIPTIONS = {
 }
 
 
-def errors(*codes: int) -> dict[int | str, dict]:
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     # Errors are JSON even on a route whose own answer is another media type (the chat stream).
     json = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
     return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code], "content": json} for code in codes}
@@ -30,7 +32,7 @@ def errors(*codes: int) -> dict[int | str, dict]:
 COMMON = errors(400, 401, 404, 413)
 
 
-def errors_or(model_name: str, *codes: int) -> dict[int | str, dict]:
+def errors_or(model_name: str, *codes: int) -> dict[int | str, dict[str, Any]]:
     """Codes whose body is either an error or `model_name` (e.g. an upload whose every file was refused
     answers with the per-file results)."""
     schema = {
