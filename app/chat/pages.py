@@ -103,19 +103,19 @@ async def _page(request: Request, session, tenant: Tenant, user, conversation: C
     return templates.TemplateResponse(request, "chat/index.html", context)
 
 
-@router.get("/chat")
+@router.get("/chat", name="new_chat")
 async def new_chat(request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser) -> Response:
     return await _page(request, session, tenant, user, None)
 
 
-@router.get("/chat/history")
+@router.get("/chat/history", name="chat_history")
 async def history(request: Request, session: SessionDep, tenant: TenantDep) -> Response:
     """The history list alone, refreshed by chat.js after an answer starts a conversation."""
     conversations = await service.list_conversations(session, tenant)
     return _history(request, conversations, _opened_conversation(request))
 
 
-@router.get("/chat/{conversation_id}")
+@router.get("/chat/{conversation_id}", name="open_chat")
 async def open_chat(
     request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, conversation_id: uuid.UUID
 ) -> Response:
@@ -123,7 +123,7 @@ async def open_chat(
     return await _page(request, session, tenant, user, conversation)
 
 
-@router.post("/chat", dependencies=[rate_limit("chat")])
+@router.post("/chat", name="chat_ask", dependencies=[rate_limit("chat")])
 async def ask_without_javascript(
     request: Request,
     session: SessionDep,
@@ -152,8 +152,8 @@ async def ask_without_javascript(
     return RedirectResponse(f"/chat/{final['conversation_id']}", status_code=303)
 
 
-@router.delete("/chat/{conversation_id}")
-@router.post("/chat/{conversation_id}/delete")
+@router.delete("/chat/{conversation_id}", name="delete_chat")
+@router.post("/chat/{conversation_id}/delete", name="delete_chat_form")
 async def delete_chat(
     request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
 ) -> Response:

@@ -145,11 +145,11 @@
     root.dataset.conversation = id;
     form.elements.conversation_id.value = id;
     if (isNew) {
-      history.replaceState(history.state, "", "/chat/" + id);
+      history.replaceState(history.state, "", root.dataset.conversationUrl.replace("{id}", id));
       document.title = question.dataset.asked + " · StudyRAG";
     }
     if (window.htmx) {
-      htmx.ajax("GET", "/chat/history", { target: "#chat-history", swap: "outerHTML" });
+      htmx.ajax("GET", root.dataset.historyUrl, { target: "#chat-history", swap: "outerHTML" });
     }
   }
 
