@@ -8,9 +8,9 @@ from pydantic import BaseModel, Field
 
 from app.api_errors import COMMON
 from app.deps import SessionDep, SettingsDep, TenantDep
-from app.ingestion.queue import queue_positions
 from app.ingestion.scan import scan_library
-from app.library.api import document_or_404
+from app.library import service as library
+from app.queue import queue_positions
 
 router = APIRouter(prefix="/api", tags=["ingestion"], responses=COMMON)
 
@@ -55,7 +55,7 @@ async def job_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> JobStatus:
     """Ingestion status of a document (the job id is the document id)."""
-    document = await document_or_404(request, session, tenant, document_id, action="job.read")
+    document = await library.get_document(session, tenant, document_id, action="job.read")
     return JobStatus(
         id=document.id,
         status=document.status,

@@ -15,11 +15,10 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit_log
 from app.config import Settings
 from app.db import after_commit
 from app.ingestion.embeddings import get_embedder
-from app.ingestion.queue import enqueue_ingest, queue_positions
 from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.formats import FormatRefused, check_format, format_for_name
 from app.library.keys import document_key, user_prefix
@@ -27,6 +26,7 @@ from app.library.names import InvalidName
 from app.library.service import Folder, inspect_file
 from app.library.storage import ObjectMissing, Storage
 from app.models import Document
+from app.queue import enqueue_ingest, queue_positions
 from app.tenancy import Tenant, owned
 
 
@@ -154,7 +154,7 @@ async def scan_library(
 
     if to_queue:
         after_commit(session, enqueue_all)
-    await audit.record(
+    await audit_log.record(
         session,
         action="scan",
         user_id=tenant.user_id,

@@ -27,11 +27,11 @@ from app.ingestion.chunking import Passage, chunk_pages
 from app.ingestion.embeddings import counted
 from app.ingestion.parse_pdf import NO_TEXT
 from app.ingestion.parsing import FileRefused, Parsed, extract_pages
-from app.ingestion.queue import enqueue_ingest, job_id
 from app.library import formats
 from app.library.storage import ObjectMissing
 from app.models import Chunk, Document, DocumentTerm
 from app.models.document_term import term_counts_sql
+from app.queue import enqueue_ingest, job_id
 from app.tenancy import Tenant, bind_tenant
 from app.usage import service as usage
 

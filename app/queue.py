@@ -1,4 +1,5 @@
-"""Putting documents on the ingestion queue, fairly between students.
+"""The ingestion queue, fairly between students: the library puts documents on it, the worker takes
+them off. Neither owns it, so neither imports the other for it.
 
 The job id is the document's, so a document is queued once. arq serves its queue in score order, and a
 job's score is normally the time it was queued: one student's 50 books would hold back everyone who
