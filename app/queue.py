@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Document
+from app.models.document import DocumentStatus
 from app.tenancy import Tenant, owned
 
 # Scores in milliseconds since 1970: rank k is k × RANK_STRIDE after FLOOR; inside a rank, the second
@@ -68,7 +69,7 @@ async def queue_positions(session: AsyncSession, tenant: Tenant) -> dict[uuid.UU
     (the order their jobs were ranked in: by upload time)."""
     statement = (
         owned(select(Document.id), Document, tenant)
-        .where(Document.status == "queued")
+        .where(Document.status == DocumentStatus.QUEUED)
         .order_by(Document.created_at, Document.id)
     )
     return {document_id: ahead for ahead, document_id in enumerate((await session.scalars(statement)).all())}

@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.api_errors import COMMON, errors
@@ -11,6 +11,7 @@ from app.chat import service
 from app.chat.deps import AnsweringDep
 from app.chat.markdown import render_answer
 from app.chat.schemas import Answered, ChatRequest, ChatResponse, ConversationOut, MessageOut
+from app.chat.sources import render_sources
 from app.deps import SessionDep, SettingsDep, TenantDep, rate_limit
 
 
@@ -35,20 +36,30 @@ def _prepare(session, answering: service.Answering, tenant, settings, body: Chat
     )
 
 
-def _response(answered: Answered) -> ChatResponse:
-    return ChatResponse(**answered.model_dump(), answer_html=render_answer(answered.answer))
+def _response(request: Request, answered: Answered) -> ChatResponse:
+    """The answer with its HTML, rendered once here from the page's own templates (chat.js shows it)."""
+    return ChatResponse(
+        **answered.model_dump(),
+        answer_html=render_answer(answered.answer),
+        sources_html=render_sources(request, answered.sources),
+    )
 
 
 @router.post(
     "/chat", response_model=ChatResponse, dependencies=[rate_limit("chat")], responses=errors(409, 429, 503)
 )
 async def chat(
-    session: SessionDep, answering: AnsweringDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
+    request: Request,
+    session: SessionDep,
+    answering: AnsweringDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    body: ChatRequest,
 ) -> ChatResponse:
     """Ask within a scope; the answer cites book and page, or says it is not in the library."""
     prepared = await _prepare(session, answering, tenant, settings, body)
     events = service.answer(answering.sessionmaker, tenant, settings, prepared)
-    return _response(await service.final_answer(events))
+    return _response(request, await service.final_answer(events))
 
 
 STREAM_EVENTS = {
@@ -76,7 +87,12 @@ STREAM_EVENTS = {
     "/chat/stream", response_class=EventStream, dependencies=[rate_limit("chat")], responses=STREAM_EVENTS
 )
 async def chat_stream(
-    session: SessionDep, answering: AnsweringDep, tenant: TenantDep, settings: SettingsDep, body: ChatRequest
+    request: Request,
+    session: SessionDep,
+    answering: AnsweringDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    body: ChatRequest,
 ) -> StreamingResponse:
     """The same, streamed as server-sent events: `token` events, then one `done` with the sources."""
     prepared = await _prepare(session, answering, tenant, settings, body)
@@ -86,7 +102,7 @@ async def chat_stream(
         try:
             async for event in asking:
                 if isinstance(event, Answered):
-                    yield f"event: done\ndata: {_response(event).model_dump_json()}\n\n"
+                    yield f"event: done\ndata: {_response(request, event).model_dump_json()}\n\n"
                 else:
                     yield f"event: token\ndata: {json.dumps({'text': event.text})}\n\n"
         except Exception:

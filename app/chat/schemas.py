@@ -60,7 +60,10 @@ class Answered(BaseModel):
 
 
 class ChatResponse(Answered):
-    answer_html: str
+    answer_html: str = Field(description="The answer as the chat page shows it (sanitised HTML).")
+    sources_html: str = Field(
+        default="", description="Its source chips as the chat page shows them (HTML); empty without sources."
+    )
 
 
 class ConversationOut(BaseModel):

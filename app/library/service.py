@@ -20,6 +20,7 @@ from app.library.names import InvalidName, file_name, folder_name
 from app.library.schemas import UploadedFile
 from app.library.storage import Storage
 from app.models import Document, User
+from app.models.document import DocumentStatus
 from app.queue import enqueue_ingest, queue_positions
 from app.tenancy import Tenant, owned
 from app.usage import service as usage
@@ -182,7 +183,7 @@ async def store_upload(
         sha256=digest,
         size_bytes=size,
         format=kind.name,
-        status="queued" if queue is not None else "uploaded",
+        status=DocumentStatus.QUEUED if queue is not None else DocumentStatus.UPLOADED,
     )
     try:
         async with session.begin_nested():  # only this file is undone if it loses a race

@@ -79,45 +79,14 @@
     return article;
   }
 
-  function chipFor(source) {
-    var chip;
-    if (source.deleted) {
-      chip = document.createElement("span");
-      chip.className = "chip deleted";
-      chip.title = "The file this came from has been deleted";
-      chip.textContent = "[" + source.n + "] source deleted";
-    } else {
-      chip = document.createElement("button");
-      chip.type = "button";
-      chip.className = "chip";
-      chip.dataset.document = source.document_id;
-      var where = source.location || "p. " + source.page;
-      chip.dataset.page = source.page;
-      chip.dataset.where = where;
-      chip.dataset.url = "/files/" + source.document_id + ((source.format || "pdf") === "pdf"
-        ? "/content#page=" + source.page
-        : "/view?unit=" + source.page + "#unit-" + source.page);
-      chip.dataset.book = source.book;
-      chip.title = source.quote;
-      chip.textContent = "[" + source.n + "] " + source.book + ", " + where;
-    }
-    chip.dataset.n = source.n;
-    return chip;
-  }
-
   function finish(article, data) {
     var bubble = article.querySelector(".bubble");
     article.classList.remove("pending");
     bubble.innerHTML = data.answer_html; // sanitised by the server (app/chat/markdown.py)
     if (data.mode === "not_found") article.classList.add("notice");
     if (data.mode === "extractive") article.classList.add("extractive");
-    if (data.sources && data.sources.length) {
-      var list = document.createElement("div");
-      list.className = "sources";
-      list.setAttribute("aria-label", "Sources");
-      data.sources.forEach(function (source) { list.appendChild(chipFor(source)); });
-      article.appendChild(list);
-    }
+    // The chips as the server renders them for stored answers too (templates/chat/_sources.html).
+    if (data.sources_html) article.insertAdjacentHTML("beforeend", data.sources_html);
     titleCitations(article);
   }
 
