@@ -1,6 +1,6 @@
 """Annotated dependencies shared by routes."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -26,7 +26,7 @@ async def get_tenant(user: CurrentUser, session: SessionDep) -> Tenant:
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
 
-def rate_limit(action: Action):
+def rate_limit(action: Action) -> Any:
     """A dependency that counts the request against `action`'s limits, or answers 429."""
 
     async def check(

@@ -1,7 +1,7 @@
 """What chat takes and gives: one model per shape, shared by the API, the pages and the stored answers."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -46,7 +46,7 @@ class Source(BaseModel):
     )
     deleted: bool = Field(default=False, description="The document has been deleted since.")
 
-    def stored(self) -> dict:
+    def stored(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"deleted"})
 
 
