@@ -151,3 +151,21 @@ async def test_the_vendored_htmx_matches_the_integrity_hash():
 
     digest = hashlib.sha384((PROJECT_ROOT / "static/js/htmx.min.js").read_bytes()).digest()
     assert "sha384-" + base64.b64encode(digest).decode() == HTMX_INTEGRITY
+
+
+def test_every_route_has_a_name_of_its_own():
+    """Pages link by route name (`path_for`): a name two routes shared would link to whichever came first.
+    A fresh app, as built: the session's shared one gains a test's extra routes."""
+    from collections import Counter
+
+    from app.main import create_app
+    from app.routing import api_routes
+
+    names = Counter(route.name for _, route in api_routes(create_app()))
+    assert [name for name, count in names.items() if count > 1] == []
+
+
+def test_plural_agrees_with_the_count():
+    from app.templating import plural
+
+    assert [plural("file", n) for n in (0, 1, 2)] == ["files", "file", "files"]

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 MB = 1024 * 1024
 
 
-@router.get("")
+@router.get("", name="admin_home")
 async def admin_home(admin: AdminDep) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
@@ -55,7 +55,7 @@ async def _users_page(
     )
 
 
-@router.get("/users")
+@router.get("/users", name="admin_users")
 async def users_page(
     request: Request,
     admin: AdminDep,
@@ -67,7 +67,7 @@ async def users_page(
     return await _users_page(request, session, admin, settings, q=q, page=page)
 
 
-@router.post("/users/{user_id}")
+@router.post("/users/{user_id}", name="admin_change_user")
 async def change_user(
     user_id: uuid.UUID,
     request: Request,
@@ -101,7 +101,7 @@ async def change_user(
     return await _users_page(request, session, admin, settings, q=q, page=1, notice=message)
 
 
-@router.get("/audit-log")
+@router.get("/audit-log", name="admin_audit_log")
 async def audit_log_page(
     request: Request,
     admin: AdminDep,
@@ -143,7 +143,7 @@ async def _isolation_page(request: Request, session, admin, *, current=None, cle
     return templates.TemplateResponse(request, "admin/isolation.html", context)
 
 
-@router.get("/isolation")
+@router.get("/isolation", name="admin_isolation")
 async def isolation_page(
     request: Request, admin: AdminDep, session: SessionDep, run: int | None = Query(default=None, ge=1)
 ) -> Response:
@@ -151,7 +151,7 @@ async def isolation_page(
     return await _isolation_page(request, session, admin, current=current)
 
 
-@router.post("/isolation")
+@router.post("/isolation", name="admin_run_isolation_audit")
 async def run_isolation_audit(
     request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -165,7 +165,7 @@ async def run_isolation_audit(
     return await _isolation_page(request, session, admin, current=run)
 
 
-@router.post("/isolation/runs/{run_id}/cleanup")
+@router.post("/isolation/runs/{run_id}/cleanup", name="admin_clean_up_orphans")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
     run = await isolation_runs.get_run(session, run_id)
     done = await isolation_runs.clean_storage(
@@ -193,7 +193,7 @@ async def _usage_page(
     return templates.TemplateResponse(request, "admin/usage.html", context, status_code=409 if error else 200)
 
 
-@router.get("/usage")
+@router.get("/usage", name="admin_usage")
 async def usage_page(
     request: Request,
     admin: AdminDep,
@@ -204,7 +204,7 @@ async def usage_page(
     return await _usage_page(request, session, admin, settings, month=month)
 
 
-@router.post("/usage/{user_id}")
+@router.post("/usage/{user_id}", name="admin_change_limits")
 async def change_limits(
     user_id: uuid.UUID,
     request: Request,

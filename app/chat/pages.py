@@ -75,21 +75,21 @@ async def _page(
     return templates.TemplateResponse(request, "chat/index.html", context)
 
 
-@router.get("/chat")
+@router.get("/chat", name="new_chat")
 async def new_chat(
     request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
 ) -> Response:
     return await _page(request, session, tenant, user, settings, None)
 
 
-@router.get("/chat/history")
+@router.get("/chat/history", name="chat_history")
 async def history(request: Request, session: SessionDep, tenant: TenantDep) -> Response:
     """The history list alone, refreshed by chat.js after an answer starts a conversation."""
     conversations = await service.list_conversations(session, tenant)
     return _history(request, conversations, _opened_conversation(request))
 
 
-@router.get("/chat/{conversation_id}")
+@router.get("/chat/{conversation_id}", name="open_chat")
 async def open_chat(
     request: Request,
     session: SessionDep,
@@ -102,7 +102,7 @@ async def open_chat(
     return await _page(request, session, tenant, user, settings, conversation)
 
 
-@router.post("/chat", dependencies=[rate_limit("chat")])
+@router.post("/chat", name="chat_ask", dependencies=[rate_limit("chat")])
 async def ask_without_javascript(
     session: SessionDep,
     answering: AnsweringDep,
@@ -128,8 +128,8 @@ async def ask_without_javascript(
     return RedirectResponse(f"/chat/{answered.conversation_id}", status_code=303)
 
 
-@router.delete("/chat/{conversation_id}")
-@router.post("/chat/{conversation_id}/delete")
+@router.delete("/chat/{conversation_id}", name="delete_chat")
+@router.post("/chat/{conversation_id}/delete", name="delete_chat_form")
 async def delete_chat(
     request: Request, session: SessionDep, tenant: TenantDep, conversation_id: uuid.UUID
 ) -> Response:

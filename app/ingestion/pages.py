@@ -9,7 +9,7 @@ from app.library.pages import render_library
 router = APIRouter(include_in_schema=False)
 
 
-@router.post("/library/scan")
+@router.post("/library/scan", name="library_scan")
 async def scan(
     request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
 ) -> Response:

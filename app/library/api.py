@@ -30,6 +30,7 @@ def upload_answer(results: list[UploadedFile]) -> dict:
 
 @router.post(
     "/api/upload",
+    name="upload",
     response_model=UploadResponse,
     status_code=201,
     responses={**errors_or("UploadResponse", 400, 413, 415), **errors(429)},
@@ -116,7 +117,9 @@ async def delete_folder(
     return DeletedFolder(deleted=deleted)
 
 
-@router.get("/files/{document_id}/content", response_class=Response, include_in_schema=False)
+@router.get(
+    "/files/{document_id}/content", name="file_content", response_class=Response, include_in_schema=False
+)
 async def file_content(
     request: Request, session: SessionDep, tenant: TenantDep, settings: SettingsDep, document_id: uuid.UUID
 ) -> Response:

@@ -39,7 +39,7 @@ async def render_library(
     )
 
 
-@router.get("/library")
+@router.get("/library", name="library_page")
 async def library_page(
     request: Request,
     session: SessionDep,
@@ -53,7 +53,7 @@ async def library_page(
     )
 
 
-@router.post("/library/upload", **UPLOAD_LIMITS)
+@router.post("/library/upload", name="library_upload", **UPLOAD_LIMITS)
 @before_body("upload")  # no anonymous or over-limit upload is spooled to disk
 async def upload_without_javascript(
     request: Request,
@@ -98,7 +98,7 @@ async def upload_without_javascript(
     return await render_library(request, session, tenant, user, settings, results=results, folder=typed)
 
 
-@router.get("/files/{document_id}/view")
+@router.get("/files/{document_id}/view", name="file_view")
 async def file_view(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID, unit: int = 1
 ) -> Response:
@@ -115,7 +115,7 @@ async def file_view(
     return templates.TemplateResponse(request, "library/view.html", context)
 
 
-@router.get("/library/files/{document_id}/status")
+@router.get("/library/files/{document_id}/status", name="library_file_status")
 async def file_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> Response:
@@ -125,7 +125,7 @@ async def file_status(
     return templates.TemplateResponse(request, "library/_status.html", context)
 
 
-@router.delete("/library/files/{document_id}")
+@router.delete("/library/files/{document_id}", name="library_delete_file")
 async def delete_file(
     request: Request,
     session: SessionDep,
@@ -138,7 +138,7 @@ async def delete_file(
     return await render_library(request, session, tenant, user, settings)
 
 
-@router.delete("/library/folders")
+@router.delete("/library/folders", name="library_delete_folder")
 async def delete_folder(
     request: Request,
     session: SessionDep,

@@ -1,4 +1,4 @@
-// The chat page: streams answers from /api/chat/stream (server-sent events over fetch), renders source
+// The chat page: streams answers from /api/chat/stream (server-sent events over fetch), shows source
 // chips, opens a cited page in the PDF pane, and narrows the scope pickers to the chosen semester.
 // Without JavaScript the question form posts to /chat and the page reloads with the answer.
 (function () {
@@ -114,11 +114,11 @@
     root.dataset.conversation = id;
     form.elements.conversation_id.value = id;
     if (isNew) {
-      history.replaceState(history.state, "", "/chat/" + id);
+      history.replaceState(history.state, "", root.dataset.conversationUrl.replace("{id}", id));
       document.title = question.dataset.asked + " · StudyRAG";
     }
     if (window.htmx) {
-      htmx.ajax("GET", "/chat/history", { target: "#chat-history", swap: "outerHTML" });
+      htmx.ajax("GET", root.dataset.historyUrl, { target: "#chat-history", swap: "outerHTML" });
     }
   }
 
@@ -158,14 +158,14 @@
     scrollToEnd();
     var body = Object.assign({ query: text, conversation_id: conversationId }, scope());
     try {
-      var response = await fetch("/api/chat/stream", {
+      var response = await fetch(root.dataset.streamUrl, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify(body),
       });
       if (response.status === 401) {
-        window.location = "/login?next=" + encodeURIComponent(window.location.pathname);
+        window.location = root.dataset.loginUrl + "?next=" + encodeURIComponent(window.location.pathname);
         return;
       }
       if (!response.ok) {
@@ -255,7 +255,7 @@
 
   function openSource(chip) {
     // A PDF opens at its page; slides, sections and chapters in the text viewer, at the cited one.
-    var url = chip.dataset.url || "/files/" + chip.dataset.document + "/content#page=" + chip.dataset.page;
+    var url = chip.dataset.url; // from templates/chat/_sources.html
     document.getElementById("pdf-book").textContent = chip.dataset.book;
     document.getElementById("pdf-page").textContent =
       chip.dataset.where && chip.dataset.where.indexOf("p. ") !== 0 ? chip.dataset.where : "page " + chip.dataset.page;
