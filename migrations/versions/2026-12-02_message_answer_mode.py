@@ -27,6 +27,9 @@ MODE_CHECK = "mode is null or (role = 'assistant' and mode in ('generated', 'ext
 def upgrade() -> None:
     op.add_column("messages", sa.Column("mode", sa.String(16), nullable=True))
     op.create_check_constraint(op.f("ck_messages_mode"), "messages", MODE_CHECK)
+    # The owner is bound by the forced row-level security too (no tenant is set here, so no row would
+    # match): it is lifted for this one statement, inside the migration's transaction.
+    op.execute("alter table messages no force row level security")
     op.execute(
         """
         update messages set mode = case
@@ -37,6 +40,7 @@ def upgrade() -> None:
         where role = 'assistant'
         """
     )
+    op.execute("alter table messages force row level security")
 
 
 def downgrade() -> None:
