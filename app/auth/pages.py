@@ -20,8 +20,8 @@ from app.auth.backend import (
 from app.auth.schemas import UserCreate
 from app.auth.users import UserManager, get_user_manager
 from app.config import get_settings
+from app.deps import rate_limit
 from app.models import User
-from app.security.rate_limit import rate_limit
 from app.templating import templates
 
 router = APIRouter(include_in_schema=False)
