@@ -1,6 +1,7 @@
 """Errors a person can read: HTML pages for the site, JSON for the API, never a stack trace."""
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -9,7 +10,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import audit_log
 from app.config import get_settings
@@ -52,7 +53,9 @@ def _error_page(request: Request, status: int, message: str | None = None) -> Re
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
-def _answer(request: Request, status: int, message: str | None, headers: dict[str, str] | None) -> Response:
+def _answer(
+    request: Request, status: int, message: str | None, headers: Mapping[str, str] | None
+) -> Response:
     """An error as JSON `{"detail": ...}` for the API, the error page for the site."""
     if not wants_html(request):
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
@@ -62,8 +65,8 @@ def _answer(request: Request, status: int, message: str | None, headers: dict[st
             message = too_large_message()
         # Server errors keep their details to the log; a 503's says only that we are busy, and for how long.
         readable = status < 500 or status == 503
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None
-        response = _error_page(request, status, message if readable and message != phrase else None)
+        known = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None
+        response = _error_page(request, status, message if readable and message != known else None)
     response.headers.update(headers or {})  # Retry-After, WWW-Authenticate, Allow
     return response
 
@@ -127,6 +130,7 @@ async def on_unhandled(request: Request, exc: Exception) -> Response:
     finally:
         request_id_var.reset(token)
     # Unhandled errors are answered outside the middleware stack, so the id header is set here.
+    response: Response
     if not wants_html(request):
         response = JSONResponse({"detail": "Internal server error", "request_id": rid}, status_code=500)
     else:
@@ -159,7 +163,7 @@ class ReadableTooLargeMiddleware:
             return
         replacing = False
 
-        async def send_readable(message) -> None:
+        async def send_readable(message: Message) -> None:
             nonlocal replacing
             if message["type"] == "http.response.start" and message["status"] == 413:
                 content_type = dict(message.get("headers", [])).get(b"content-type", b"")
@@ -173,7 +177,8 @@ class ReadableTooLargeMiddleware:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, on_app_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_exception)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_unhandled)
+    # app.exception_handler registers each as add_exception_handler does, and types it by its exception.
+    app.exception_handler(AppError)(on_app_error)
+    app.exception_handler(StarletteHTTPException)(on_http_exception)
+    app.exception_handler(RequestValidationError)(on_validation_error)
+    app.exception_handler(Exception)(on_unhandled)

@@ -2,17 +2,22 @@
 
 import json
 import uuid
+from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api_errors import COMMON, errors
 from app.chat import service
 from app.chat.deps import AnsweringDep
 from app.chat.markdown import render_answer
-from app.chat.schemas import Answered, ChatRequest, ChatResponse, ConversationOut, MessageOut
+from app.chat.schemas import Answered, ChatRequest, ChatResponse, ConversationOut, MessageOut, Source
 from app.chat.sources import render_sources
+from app.config import Settings
 from app.deps import SessionDep, SettingsDep, TenantDep, rate_limit
+from app.models.conversation import AnswerMode
+from app.tenancy import Tenant
 
 
 class EventStream(StreamingResponse):
@@ -24,7 +29,9 @@ class EventStream(StreamingResponse):
 router = APIRouter(prefix="/api", tags=["chat"], responses=COMMON)
 
 
-def _prepare(session, answering: service.Answering, tenant, settings, body: ChatRequest):
+def _prepare(
+    session: AsyncSession, answering: service.Answering, tenant: Tenant, settings: Settings, body: ChatRequest
+) -> Awaitable[service.Prepared]:
     return service.prepare_question(
         session,
         answering,
@@ -98,7 +105,7 @@ async def chat_stream(
     prepared = await _prepare(session, answering, tenant, settings, body)
     asking = service.answer(answering.sessionmaker, tenant, settings, prepared)
 
-    async def events():
+    async def events() -> AsyncIterator[str]:
         try:
             async for event in asking:
                 if isinstance(event, Answered):
@@ -135,8 +142,8 @@ async def conversation(
             role=m.role,
             content=m.content,
             content_html=render_answer(m.content),
-            mode=m.mode,
-            sources=m.sources or [],
+            mode=AnswerMode(m.mode) if m.mode is not None else None,
+            sources=[Source.model_validate(source) for source in m.sources or []],
         )
         for m in messages
     ]

@@ -5,19 +5,22 @@ the page reloads with the answer.
 """
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chat import service
 from app.chat.deps import AnsweringDep
 from app.chat.markdown import render_answer
 from app.chat.retrieval import Scope
 from app.chat.schemas import MAX_QUESTION
+from app.config import Settings
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep, rate_limit
-from app.models import Conversation, Message
+from app.models import Conversation, Message, User
 from app.models.conversation import AnswerMode
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant
@@ -25,8 +28,8 @@ from app.tenancy import Tenant
 router = APIRouter(include_in_schema=False)
 
 
-def _message_view(message: Message) -> dict:
-    view = {"role": message.role, "content": message.content}
+def _message_view(message: Message) -> dict[str, Any]:
+    view: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.role == "assistant":
         sources = message.sources or []
         view["html"] = render_answer(message.content)
@@ -44,15 +47,20 @@ def _opened_conversation(request: Request) -> uuid.UUID | None:
         return None
 
 
-def _history(request: Request, conversations, current: uuid.UUID | None) -> Response:
+def _history(request: Request, conversations: Sequence[Conversation], current: uuid.UUID | None) -> Response:
     context = {"conversations": conversations, "current": current}
     return templates.TemplateResponse(request, "chat/_history.html", context)
 
 
 async def _page(
-    request: Request, session, tenant: Tenant, user, settings, conversation: Conversation | None
+    request: Request,
+    session: AsyncSession,
+    tenant: Tenant,
+    user: User,
+    settings: Settings,
+    conversation: Conversation | None,
 ) -> Response:
-    messages = []
+    messages: list[Message] = []
     if conversation is not None:
         messages = await service.messages_of(session, tenant, conversation.id)
         await service.mark_deleted_sources(session, tenant, messages)
@@ -111,7 +119,7 @@ async def ask_without_javascript(
     query: Annotated[str, Form(min_length=1, max_length=MAX_QUESTION)],
     semester: Annotated[str, Form(max_length=64)] = "",
     subject: Annotated[str, Form(max_length=64)] = "",
-    books: Annotated[list[str], Form()] = (),
+    books: Annotated[Sequence[str], Form()] = (),
     conversation_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """The plain form post; chat.js streams the answer from /api/chat/stream instead."""

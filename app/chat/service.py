@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chat import answer as answers
 from app.chat.answer import AnswerText
-from app.chat.retrieval import Scope, retrieve
+from app.chat.retrieval import Passage, Scope, retrieve
 from app.chat.schemas import Answered
 from app.config import Settings
 from app.db import release
 from app.exceptions import Conflict, NotYours
-from app.ingestion.embeddings import counted
+from app.ingestion.embeddings import Embedder, counted
 from app.metrics import CHAT_STAGE_SECONDS
 from app.models import Conversation, Document, Message
 from app.models.conversation import AnswerMode
@@ -79,7 +79,7 @@ async def delete_conversation(session: AsyncSession, tenant: Tenant, conversatio
     await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
 
 
-async def scope_options(session: AsyncSession, tenant: Tenant) -> dict:
+async def scope_options(session: AsyncSession, tenant: Tenant) -> dict[str, Any]:
     """Semesters, subjects and books of the library, each with where it occurs (for filtering in JS)."""
     statement = owned(select(Document.semester, Document.subject, Document.book).distinct(), Document, tenant)
     rows = (await session.execute(statement)).all()
@@ -117,7 +117,7 @@ class Prepared:
     scope: Scope
     conversation_id: uuid.UUID | None
     history: list[tuple[str, str]]
-    passages: list
+    passages: list[Passage]
     embedding_tokens: int = 0  # the question's, when an embeddings endpoint bills them
 
 
@@ -165,7 +165,7 @@ async def prepare(
     sessionmaker: async_sessionmaker[AsyncSession],
     tenant: Tenant,
     settings: Settings,
-    embedder,
+    embedder: Embedder,
     *,
     question: str,
     scope: Scope,
