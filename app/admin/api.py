@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -91,7 +92,7 @@ async def list_users(
 @router.patch("/users/{user_id}")
 async def change_user(
     user_id: uuid.UUID, change: UserChange, request: Request, admin: AdminDep, session: SessionDep
-) -> dict:
+) -> dict[str, Any]:
     """Deactivate or reactivate (a deactivated user's tokens stop working at their next request) and set
     quotas. The change is in the audit log under the admin's name."""
     user = await users.update_user(session, admin, user_id, **change.model_dump(), ip=client_ip(request))

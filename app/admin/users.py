@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
@@ -13,6 +14,7 @@ from app.config import Settings
 from app.exceptions import Conflict, NotFound
 from app.library.service import quotas_of
 from app.models import User
+from app.models.user import user_columns
 
 PAGE_SIZE = 50
 
@@ -62,11 +64,11 @@ async def list_users(
     statement = select(User)
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(or_(User.email.ilike(pattern), User.name.ilike(pattern)))
+        statement = statement.where(or_(user_columns.email.ilike(pattern), User.name.ilike(pattern)))
     total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     users = (
         await session.scalars(
-            statement.order_by(User.created_at.desc(), User.id)
+            statement.order_by(User.created_at.desc(), user_columns.id)
             .offset((page - 1) * PAGE_SIZE)
             .limit(PAGE_SIZE)
         )
@@ -106,7 +108,7 @@ async def update_user(
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise UserNotFound()
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     if is_active is not None and is_active != user.is_active:
         if user.id == admin.id and not is_active:
             raise AdminRefusal("You cannot deactivate your own account.")

@@ -3,6 +3,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.models import Document
+
 
 class DocumentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -22,7 +24,7 @@ class DocumentRead(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, document) -> "DocumentRead":
+    def of(cls, document: Document) -> "DocumentRead":
         return cls.model_validate({**document.__dict__, "key": document.storage_key})
 
 
