@@ -6,6 +6,7 @@ page; when the passages do not hold the answer, the reply says it is not in the 
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from app.chat.markdown import citation_numbers
 from app.chat.quotes import quote_for
@@ -14,6 +15,10 @@ from app.chat.schemas import Source
 from app.config import Settings
 from app.library.formats import cite
 from app.models.conversation import AnswerMode
+
+if TYPE_CHECKING:  # langchain is imported only when answers are generated
+    from langchain_core.messages import BaseMessage
+    from langchain_openai import ChatOpenAI
 
 NOT_FOUND_MARK = "NOT_IN_LIBRARY"
 SYSTEM_PROMPT = f"""You help a student study from their own textbooks.
@@ -39,7 +44,7 @@ class Answer:
     tokens_in: int = 0  # what the model reported using, for usage metering (0 without a model)
     tokens_out: int = 0
 
-    def sources_json(self) -> list[dict]:
+    def sources_json(self) -> list[dict[str, Any]]:
         return [source.stored() for source in self.sources]
 
 
@@ -118,8 +123,8 @@ def extractive(passages: list[Passage], question: str) -> Answer:
     return Answer(text="\n".join(lines).strip(), mode=AnswerMode.EXTRACTIVE, sources=sources)
 
 
-def _messages(question: str, passages: list[Passage], history: list[tuple[str, str]]):
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+def _messages(question: str, passages: list[Passage], history: list[tuple[str, str]]) -> "list[BaseMessage]":
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
     def pages(p: Passage) -> str:
         if p.format != "pdf":
@@ -127,22 +132,25 @@ def _messages(question: str, passages: list[Passage], history: list[tuple[str, s
         return f"page {p.page_start}" if p.page_end == p.page_start else f"page {p.page_start}–{p.page_end}"
 
     numbered = "\n\n".join(f"[{n}] ({p.book}, {pages(p)})\n{p.text}" for n, p in enumerate(passages, start=1))
-    messages = [SystemMessage(SYSTEM_PROMPT)]
+    messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
     for role, content in history:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
     messages.append(HumanMessage(f"Passages:\n\n{numbered}\n\nQuestion: {question}"))
     return messages
 
 
-def chat_model(settings: Settings):
+def chat_model(settings: Settings) -> "ChatOpenAI":
     from langchain_openai import ChatOpenAI
 
+    if settings.openai_api_key is None:  # callers answer extractively without a key
+        raise ValueError("generated answers need OPENAI_API_KEY")
+    # By field name, not the aliases (model, api_key, base_url, timeout) the type checker does not see.
     return ChatOpenAI(
-        model=settings.chat_model,
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
+        model_name=settings.chat_model,
+        openai_api_key=settings.openai_api_key,
+        openai_api_base=settings.openai_base_url,
         temperature=0,
-        timeout=60,
+        request_timeout=60,
         max_retries=2,
         stream_usage=True,  # the last chunk carries the tokens used (usage metering)
     )
