@@ -1,16 +1,19 @@
 """The admin area's pages: users, the audit log and the isolation audit. Non-admins get a 404."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import audit_log_search, isolation_runs, users
 from app.admin import usage as admin_usage
 from app.admin.deps import AdminDep
+from app.config import Settings
 from app.db import SessionDep
 from app.deps import SettingsDep
+from app.models import IsolationAuditRun, User
 from app.templating import is_htmx, templates
 from app.usage.service import MONTH, parse_month
 from app.web import client_ip
@@ -26,15 +29,15 @@ async def admin_home(admin: AdminDep) -> Response:
 
 async def _users_page(
     request: Request,
-    session,
-    admin,
-    settings,
+    session: AsyncSession,
+    admin: User,
+    settings: Settings,
     *,
     q: str | None,
     page: int,
-    notice=None,
-    error=None,
-    status=200,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     found, total = await users.list_users(session, admin, settings, q=q, page=page)
     context = {
@@ -79,7 +82,7 @@ async def change_user(
     quota_documents: Annotated[int | None, Form(ge=0, le=10**9)] = None,
     q: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    fields: dict = {
+    changes: dict[str, dict[str, Any]] = {
         "deactivate": {"is_active": False},
         "reactivate": {"is_active": True},
         "default-quota": {"reset_quotas": True},
@@ -87,7 +90,8 @@ async def change_user(
             "quota_bytes": quota_mb * MB if quota_mb is not None else None,
             "quota_documents": quota_documents,
         },
-    }[change]
+    }
+    fields = changes[change]
     try:
         user = await users.update_user(session, admin, user_id, **fields, ip=client_ip(request))
     except users.AdminRefusal as exc:  # shown on the users page, beside what the admin was doing
@@ -127,7 +131,14 @@ async def audit_log_page(
     return templates.TemplateResponse(request, "admin/audit_log.html", context)
 
 
-async def _isolation_page(request: Request, session, admin, *, current=None, cleanup=None) -> Response:
+async def _isolation_page(
+    request: Request,
+    session: AsyncSession,
+    admin: User,
+    *,
+    current: IsolationAuditRun | None = None,
+    cleanup: isolation_runs.Cleanup | None = None,
+) -> Response:
     runs = await isolation_runs.history(session)
     current = current or (runs[0] if runs else None)
     context = {
@@ -179,8 +190,15 @@ async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, sessi
 
 
 async def _usage_page(
-    request: Request, session, admin, settings, *, month: str | None, notice=None, error=None
-):
+    request: Request,
+    session: AsyncSession,
+    admin: User,
+    settings: Settings,
+    *,
+    month: str | None,
+    notice: str | None = None,
+    error: str | None = None,
+) -> Response:
     report = await admin_usage.usage_report(session, admin, settings, month=parse_month(month))
     context = {
         "user": admin,
@@ -217,7 +235,7 @@ async def change_limits(
     month: Annotated[str | None, Form(pattern=MONTH)] = None,
 ) -> Response:
     """A user's own monthly limits, or back to the deployment's."""
-    fields: dict = (
+    fields: dict[str, Any] = (
         {"reset_limits": True}
         if change == "default-limits"
         else {"question_limit": question_limit, "llm_token_limit": llm_token_limit}
