@@ -3,24 +3,30 @@
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from fastapi_users import BaseUserManager, InvalidPasswordException, UUIDIDMixin, exceptions
+from fastapi_users import BaseUserManager, InvalidPasswordException, UUIDIDMixin, exceptions, schemas
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit_log
 from app.auth.passwords import password_helper, password_problem
-from app.auth.schemas import UserCreate, UserUpdate
+from app.auth.schemas import UserUpdate
 from app.config import get_settings
 from app.db import SessionDep, release
 from app.models import User
 from app.tenancy import Tenant, bind_tenant
 from app.web import client_ip
 
+UserDatabase = SQLAlchemyUserDatabase[User, uuid.UUID]
+
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
-    def __init__(self, user_db: SQLAlchemyUserDatabase, request: Request | None) -> None:
+    user_db: UserDatabase  # what __init__ passes the base, which takes any user database
+
+    def __init__(self, user_db: UserDatabase, request: Request | None) -> None:
         settings = get_settings()
         helper = password_helper(
             memory_kib=settings.password_hash_memory_kib,
@@ -34,10 +40,10 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         self.verification_token_secret = secret
 
     @property
-    def session(self):
+    def session(self) -> AsyncSession:
         return self.user_db.session
 
-    async def validate_password(self, password: str, user: UserCreate | User) -> None:
+    async def validate_password(self, password: str, user: schemas.BaseUserCreate | User) -> None:
         problem = password_problem(password, email=user.email, min_length=get_settings().min_password_length)
         if problem:
             raise InvalidPasswordException(reason=problem)
@@ -52,7 +58,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         if (user is None or not user.is_active) and self.request is not None:
             # The login request is refused and rolled back; the record of the attempt must stay (and
             # `_check_password` has given the request's connection back, so it is the only one held).
-            outcome = "denied" if user is not None else "failed"
+            outcome: audit_log.Outcome = "denied" if user is not None else "failed"
             await audit_log.record_now(
                 self.request.app.state.sessionmaker,
                 action="login",
@@ -85,7 +91,11 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         return user
 
     async def update(
-        self, user_update: UserUpdate, user: User, safe: bool = False, request: Request | None = None
+        self,
+        user_update: schemas.BaseUserUpdate,
+        user: User,
+        safe: bool = False,
+        request: Request | None = None,
     ) -> User:
         """A user changing their own email or password proves it is them with the current password: a
         stolen token or an unlocked laptop alone cannot take the account over. Wrong guesses count
@@ -93,7 +103,8 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         changes = user_update.create_update_dict()
         email = changes.get("email")
         if safe and ("password" in changes or (email and email.lower() != user.email.lower())):
-            current = user_update.current_password
+            # The users router is built with UserUpdate, so it is always one (fastapi-users types it wider).
+            current = user_update.current_password if isinstance(user_update, UserUpdate) else None
             if current and request is not None:
                 await request.app.state.rate_limiter.enforce("login", ip=None, who=user.email.lower())
             verify = self.password_helper.verify_and_update  # Argon2: off the event loop, as at log-in
@@ -107,7 +118,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         await bind_tenant(self.session, Tenant(user.id))
         await audit_log.record(self.session, action="register", user_id=user.id, ip=client_ip(request))
 
-    async def on_after_update(self, user: User, update_dict: dict, request: Request | None = None) -> None:
+    async def on_after_update(
+        self, user: User, update_dict: dict[str, Any], request: Request | None = None
+    ) -> None:
         if "password" in update_dict:
             # A new password signs out every session that the old one let in.
             user.sessions_valid_after = datetime.now(UTC)
@@ -124,11 +137,9 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
 
 # Plain functions, not generators: they share the request's function-scoped session.
-async def get_user_db(session: SessionDep) -> SQLAlchemyUserDatabase:
+async def get_user_db(session: SessionDep) -> UserDatabase:
     return SQLAlchemyUserDatabase(session, User)
 
 
-async def get_user_manager(
-    request: Request, user_db: SQLAlchemyUserDatabase = Depends(get_user_db)
-) -> UserManager:
+async def get_user_manager(request: Request, user_db: UserDatabase = Depends(get_user_db)) -> UserManager:
     return UserManager(user_db, request)
