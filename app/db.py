@@ -43,7 +43,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-Callback = Callable[[], Awaitable[None]]
+Callback = Callable[[], Awaitable[object]]  # what it returns is not used
 
 
 def after_commit(session: AsyncSession, callback: Callback) -> None:

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import delete, func, or_, select, text
+from arq.connections import ArqRedis
+from sqlalchemy import Select, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,7 +125,7 @@ async def store_upload(
     folder: Folder,
     filename: str | None,
     source: BinaryIO,
-    queue=None,
+    queue: ArqRedis | None = None,
 ) -> UploadedFile:
     """Validate one uploaded file, store it and (once committed) queue its ingestion on `queue`.
 
@@ -157,6 +158,8 @@ async def store_upload(
     # counts what the others stored, so together they cannot exceed the quota.
     await session.execute(_QUOTA_LOCK, {"key": f"quota:{tenant.user_id}"})
     user = await session.get(User, tenant.user_id)
+    if user is None:  # the account was deleted while this request ran
+        raise LookupError(f"user {tenant.user_id} no longer exists")
     quota_documents, quota_bytes = quotas_of(user, settings)
     count, used = await _usage(session, tenant)
     if count >= quota_documents:
@@ -166,8 +169,8 @@ async def store_upload(
         return _rejected(
             name, "quota", f"Not enough space: this file is {_mb(size)} MB and {_mb(free)} MB is free.", 413
         )
-    if refused := await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name):
-        return refused
+    if clash := await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name):
+        return clash
 
     key = document_key(
         tenant.user_id, semester=folder.semester, subject=folder.subject, book=folder.book, filename=name
@@ -190,8 +193,8 @@ async def store_upload(
             session.add(document)
             await session.flush()
     except IntegrityError:
-        refused = await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name)
-        return refused or _rejected(name, "conflict", "This file could not be added; try again.", 409)
+        clash = await _same_content_or_name(session, tenant, digest=digest, folder=folder, name=name)
+        return clash or _rejected(name, "conflict", "This file could not be added; try again.", 409)
     try:
         await storage.put(key, source, content_type=kind.media_type)
     except Exception:
@@ -223,7 +226,7 @@ async def store_uploads(
     *,
     folder: Folder,
     files: list[tuple[str | None, BinaryIO]],
-    queue=None,
+    queue: ArqRedis | None = None,
 ) -> list[UploadedFile]:
     """Each (file name, content) stored or refused on its own: the API and the no-JavaScript form share
     it. How many files one request may carry is bounded before parsing (the upload routes' limits)."""
@@ -235,7 +238,14 @@ async def store_uploads(
     ]
 
 
-def _matching(tenant: Tenant, *, semester=None, subject=None, book=None, q=None):
+def _matching(
+    tenant: Tenant,
+    *,
+    semester: str | None = None,
+    subject: str | None = None,
+    book: str | None = None,
+    q: str | None = None,
+) -> Select[tuple[Document]]:
     statement = owned(select(Document), Document, tenant)
     for column, value in ((Document.semester, semester), (Document.subject, subject), (Document.book, book)):
         if value:
@@ -346,7 +356,7 @@ async def folder_names(session: AsyncSession, tenant: Tenant) -> dict[str, list[
     return names
 
 
-async def units_of(session: AsyncSession, tenant: Tenant, document: Document) -> list[dict]:
+async def units_of(session: AsyncSession, tenant: Tenant, document: Document) -> list[dict[str, str]]:
     """The slides, sections or chapters of a non-PDF document, as parsing stored them (loaded only here:
     the column is deferred)."""
     units = await session.scalar(
