@@ -1,7 +1,7 @@
 """The library's JSON API, and the route that opens a stored PDF."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
@@ -18,7 +18,7 @@ from app.library.uploads import UPLOAD_LIMITS, uploaded
 router = APIRouter(tags=["library"], responses=COMMON, route_class=BeforeBodyRoute)
 
 
-def upload_answer(results: list[UploadedFile]) -> dict:
+def upload_answer(results: list[UploadedFile]) -> dict[str, Any]:
     """Each file's result, with the plan's fields beside it: `success`, and one file's key, job and status."""
     files = [result.model_dump(mode="json", exclude_none=True) for result in results]
     answer = {"success": not any(result.rejected for result in results), "files": files}
@@ -52,7 +52,7 @@ async def upload(
         str | None,
         Form(max_length=200, description="Another name for `book` (`book` wins if both are sent)."),
     ] = None,
-):
+) -> JSONResponse:
     """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
     folder = service.Folder.parse(semester, subject, book or book_id)
     results = await service.store_uploads(

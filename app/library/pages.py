@@ -1,16 +1,20 @@
 """The library page: upload form, search, the semester → subject → book tree, deletes (HTMX)."""
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.before_body import BeforeBodyRoute, before_body
+from app.config import Settings
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.library import service
 from app.library.names import InvalidName
 from app.library.uploads import UPLOAD_LIMITS, uploaded
+from app.models import User
 from app.queue import queue_positions
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant
@@ -19,7 +23,15 @@ router = APIRouter(include_in_schema=False, route_class=BeforeBodyRoute)
 
 
 async def render_library(
-    request: Request, session, tenant: Tenant, user, settings, *, q=None, status_code=200, **extra
+    request: Request,
+    session: AsyncSession,
+    tenant: Tenant,
+    user: User,
+    settings: Settings,
+    *,
+    q: str | None = None,
+    status_code: int = 200,
+    **extra: Any,
 ) -> Response:
     """The library page (or, for HTMX asking for `library-tree`, its tree alone), with `extra` shown."""
     documents = await service.list_documents(session, tenant, q=q)
@@ -64,7 +76,7 @@ async def upload_without_javascript(
     semester: Annotated[str, Form(max_length=200)] = "",
     subject: Annotated[str, Form(max_length=200)] = "",
     book: Annotated[str, Form(max_length=200)] = "",
-    files: Annotated[list[UploadFile], File(alias="file")] = (),
+    files: Annotated[Sequence[UploadFile], File(alias="file")] = (),
 ) -> Response:
     """The plain form post, for browsers without JavaScript; upload.js sends each file to /api/upload."""
     typed = {"semester": semester, "subject": subject, "book": book}
