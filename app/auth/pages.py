@@ -10,18 +10,13 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions
 from pydantic import ValidationError
 
-from app.auth.backend import (
-    COOKIE_NAME,
-    RevocableJWTStrategy,
-    cookie_backend,
-    get_jwt_strategy,
-    optional_active_user,
-)
+from app.auth.backend import RevocableJWTStrategy, cookie_backend, get_jwt_strategy, optional_active_user
 from app.auth.schemas import UserCreate
 from app.auth.users import UserManager, get_user_manager
 from app.config import get_settings
 from app.deps import rate_limit
 from app.models import User
+from app.security.cookies import COOKIE_NAME
 from app.templating import templates
 
 router = APIRouter(include_in_schema=False)

@@ -70,7 +70,7 @@ def chunk_pages(pages: list[tuple[int, str]]) -> list[Cut]:
     def page_at(position: int) -> int:
         return numbers[bisect.bisect_right(starts, position) - 1]
 
-    passages: list[Passage] = []
+    passages: list[Cut] = []
     for document in _splitter.create_documents(["\n\n".join(parts)]):
         start = document.metadata["start_index"]
         end = start + max(len(document.page_content) - 1, 0)
