@@ -8,14 +8,10 @@ using fresh users; the cluster is new for every run.
 import os
 import secrets
 import shutil
-import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# Per run, so two runs on one machine (a developer and CI, or parallel sessions) never share a cluster.
-TEST_VAR = ROOT / "var" / "test" / f"run-{os.getpid()}"
+from tests.support.paths import TEST_VAR
 
 os.environ.update(
     ENVIRONMENT="test",
@@ -40,15 +36,12 @@ for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPEN
     os.environ.pop(name, None)
 
 import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from app.config import get_settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.embedded import EmbeddedServices, ServiceUrls  # noqa: E402
-
-PASSWORD = "a fine long passphrase"
 
 
 @pytest.fixture(scope="session")
@@ -106,32 +99,3 @@ async def app_engine(services) -> AsyncEngine:
     engine = make_engine(services.app_database_url)
     yield engine
     await engine.dispose()
-
-
-def new_email(prefix: str = "student") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-async def register(client: httpx.AsyncClient, email: str | None = None, name: str = "Ada") -> dict:
-    email = email or new_email()
-    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": name})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def bearer_token(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await client.post("/auth/jwt/login", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-async def set_active(owner_engine: AsyncEngine, user_id: str, active: bool) -> None:
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text("update users set is_active = :active where id = :id"), {"active": active, "id": user_id}
-        )
-
-
-async def make_admin(owner_engine: AsyncEngine, user_id: str) -> None:
-    async with owner_engine.begin() as conn:
-        await conn.execute(text("update users set is_superuser = true where id = :id"), {"id": user_id})

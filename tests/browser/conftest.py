@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 SCREENSHOTS = ROOT / "test-results"
 CHROMIUM_ARGS = [

@@ -6,8 +6,8 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_library_journey import _sign_up
-from tests.ingestion_helpers import WorkerProcess
-from tests.library_helpers import BOOKS
+from tests.support.corpus import BOOKS
+from tests.support.ingestion import WorkerProcess
 
 QUESTION = "How do you count the words in a text?"
 

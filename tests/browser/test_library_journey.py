@@ -5,9 +5,9 @@ import re
 from playwright.async_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, new_email
-from tests.ingestion_helpers import WorkerProcess
-from tests.library_helpers import BAD, BOOKS
+from tests.support.accounts import PASSWORD, new_email
+from tests.support.corpus import BAD, BOOKS
+from tests.support.ingestion import WorkerProcess
 
 
 async def _sign_up(page) -> None:
