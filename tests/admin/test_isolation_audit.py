@@ -1,6 +1,7 @@
 """The isolation audit's catalog checks pass on the real schema and fail on each planted violation.
 
-Violations are planted inside a transaction that is rolled back, on the superuser's connection.
+Violations are planted inside a transaction that is rolled back, on the superuser's connection
+(`superuser_rollback`).
 """
 
 import io
@@ -47,14 +48,10 @@ PLANTED = [
 
 
 @pytest.mark.parametrize(("violation", "reported"), PLANTED)
-async def test_each_planted_violation_is_reported(superuser_engine, violation, reported):
-    async with superuser_engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            await conn.execute(text(violation))
-            results = await catalog_checks(conn, app_role=ROLE)
-        finally:
-            await transaction.rollback()
+async def test_each_planted_violation_is_reported(superuser_rollback, violation, reported):
+    conn = superuser_rollback
+    await conn.execute(text(violation))
+    results = await catalog_checks(conn, app_role=ROLE)
     offenders = [o for r in results for o in r.offenders]
     assert any(o.startswith(reported) for o in offenders), offenders
     assert not all(r.passed for r in results)
@@ -133,19 +130,12 @@ async def test_the_storage_check_lists_planted_orphans_and_clean_up_removes_only
     assert (await student.get(f"/files/{kept['id']}/content")).status_code == 200
 
 
-async def test_the_storage_check_passes_when_storage_and_database_agree(superuser_engine, tmp_path):
-    storage = LocalStorage(tmp_path)
-    async with superuser_engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            await conn.execute(text("delete from documents"))
-            clean = await check_storage(conn, storage)
-            await storage.put(
-                "users/x/raw_data/a/b/c/d.pdf", io.BytesIO(b"%PDF"), content_type="application/pdf"
-            )
-            dirty = await check_storage(conn, storage)
-        finally:
-            await transaction.rollback()
+async def test_the_storage_check_passes_when_storage_and_database_agree(superuser_rollback, tmp_path):
+    conn, storage = superuser_rollback, LocalStorage(tmp_path)
+    await conn.execute(text("delete from documents"))
+    clean = await check_storage(conn, storage)
+    await storage.put("users/x/raw_data/a/b/c/d.pdf", io.BytesIO(b"%PDF"), content_type="application/pdf")
+    dirty = await check_storage(conn, storage)
     assert (clean.passed, clean.offenders) == (True, [])
     assert dirty.offenders == ["object under a prefix that is no user: users/x/raw_data/a/b/c/d.pdf"]
 
@@ -178,17 +168,13 @@ async def test_the_live_probe_passes_as_the_app_role_and_leaves_nothing(app_engi
         ("alter table documents disable row level security", "documents: canary A reads 1 row"),
     ],
 )
-async def test_the_live_probe_catches_a_leak(superuser_engine, violation, reported):
+async def test_the_live_probe_catches_a_leak(superuser_rollback, violation, reported):
     from app.admin.isolation import check_live_probe
 
-    async with superuser_engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            await conn.execute(text(violation))
-            await conn.execute(text(f'set local role "{ROLE}"'))  # probe as the app role, as in production
-            result = await check_live_probe(conn)
-        finally:
-            await transaction.rollback()
+    conn = superuser_rollback
+    await conn.execute(text(violation))
+    await conn.execute(text(f'set local role "{ROLE}"'))  # probe as the app role, as in production
+    result = await check_live_probe(conn)
     assert not result.passed
     assert any(o.startswith(reported) for o in result.offenders), result.offenders
     if "chunks" in violation:
@@ -229,23 +215,19 @@ SEED = [
         ),
     ],
 )
-async def test_the_consistency_check_finds_planted_mismatches(superuser_engine, violation, reported):
+async def test_the_consistency_check_finds_planted_mismatches(superuser_rollback, violation, reported):
     from app.admin.isolation import check_consistency
 
-    async with superuser_engine.connect() as conn:
-        transaction = await conn.begin()
-        try:
-            for statement in SEED:
-                await conn.execute(text(statement))
-            await conn.execute(text(f'set local role "{ROLE}"'))
-            clean = await check_consistency(conn)
-            await conn.execute(text("reset role"))
-            for statement in violation:
-                await conn.execute(text(statement))
-            await conn.execute(text(f'set local role "{ROLE}"'))
-            result = await check_consistency(conn)
-        finally:
-            await transaction.rollback()
+    conn = superuser_rollback
+    for statement in SEED:
+        await conn.execute(text(statement))
+    await conn.execute(text(f'set local role "{ROLE}"'))
+    clean = await check_consistency(conn)
+    await conn.execute(text("reset role"))
+    for statement in violation:
+        await conn.execute(text(statement))
+    await conn.execute(text(f'set local role "{ROLE}"'))
+    result = await check_consistency(conn)
     assert (clean.passed, clean.offenders) == (True, [])
     assert not result.passed
     assert any(o.startswith(reported) for o in result.offenders), result.offenders

@@ -73,7 +73,7 @@ async def test_each_request_logs_one_line_with_its_id_route_status_and_user_id(c
         assert rid in shown
 
 
-async def test_lines_logged_during_a_request_carry_its_id(app, caplog):
+async def test_lines_logged_during_a_request_carry_its_id(own_app, caplog):
     from fastapi import APIRouter
 
     router = APIRouter()
@@ -83,9 +83,9 @@ async def test_lines_logged_during_a_request_carry_its_id(app, caplog):
         logging.getLogger("app.test").warning("something worth a look")
         return {"ok": True}
 
-    app.include_router(router)
+    own_app.include_router(router)
     caplog.set_level(logging.INFO)
-    async with local_client(app) as local:
+    async with local_client(own_app) as local:
         response = await local.get("/test-only/logs-something")
     rid = response.headers["x-request-id"]
     (record,) = [r for r in caplog.records if r.name == "app.test"]
@@ -236,7 +236,7 @@ def test_without_a_dsn_sentry_is_never_started(monkeypatch):
 
 
 async def test_an_unhandled_error_is_reported_with_its_request_id_and_nothing_personal(
-    app, client, sentry_server, monkeypatch
+    own_app, client, sentry_server, monkeypatch
 ):
     import sentry_sdk
     from fastapi import APIRouter
@@ -255,11 +255,11 @@ async def test_an_unhandled_error_is_reported_with_its_request_id_and_nothing_pe
     async def boom():
         raise RuntimeError("the reported failure")
 
-    app.include_router(router)
+    own_app.include_router(router)
     monkeypatch.setattr(get_settings(), "sentry_dsn", SecretStr(sentry_server))
     try:
         assert init_sentry(get_settings(), component="web") is True
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("203.0.113.7", 4711))
+        transport = httpx.ASGITransport(app=own_app, raise_app_exceptions=False, client=("203.0.113.7", 4711))
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as raw:
             crashed = await raw.get(
                 f"/api/test-only/sentry-boom?who={email}",

@@ -93,7 +93,7 @@ async def test_pages_need_a_login_and_htmx_gets_a_redirect_header(client):
     assert (await client.get("/")).headers["location"] == "/login"
 
 
-async def test_errors_are_pages_for_people_and_json_for_the_api(client, app):
+async def test_errors_are_pages_for_people_and_json_for_the_api(client, own_app):
     page = await client.get("/no/such/page")
     assert page.status_code == 404
     assert "text/html" in page.headers["content-type"]
@@ -113,10 +113,10 @@ async def test_errors_are_pages_for_people_and_json_for_the_api(client, app):
     async def api_boom():
         raise RuntimeError("select secret from internals")
 
-    app.include_router(router)
+    own_app.include_router(router)
     from httpx import ASGITransport, AsyncClient
 
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    transport = ASGITransport(app=own_app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="https://testserver") as raw:
         crashed = await raw.get("/test-only/boom")
         assert crashed.status_code == 500
