@@ -24,7 +24,6 @@ How it runs, and why:
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from hypothesis import strategies as st
 from tests.support.accounts import PASSWORD, new_email
 from tests.support.library import pdf_bytes
 from tests.support.paths import ROOT, TEST_VAR
+from tests.support.ports import free_port
 
 MAX_EXAMPLES = 25
 SEED = 20240611
@@ -140,15 +140,9 @@ class LiveServer:
             return f.read().decode(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_api(services) -> LiveServer:
-    port = _free_port()
+    port = free_port()
     log = TEST_VAR / f"fuzz-server-{uuid.uuid4().hex[:8]}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

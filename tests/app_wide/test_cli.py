@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ from sqlalchemy import text
 from tests.support.accounts import new_email
 from tests.support.cli import STUDYRAG, run
 from tests.support.paths import ROOT, TEST_VAR
+from tests.support.ports import free_port
 
 
 async def test_migrate_is_idempotent(services):
@@ -40,12 +40,6 @@ async def test_create_admin_creates_or_promotes(services, owner_engine):
     assert "most commonly used" in output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _processes_using(path: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -57,7 +51,7 @@ def _processes_using(path: Path) -> list[psutil.Process]:
 
 async def test_serve_runs_everything_embedded_and_ctrl_c_stops_it_all(services):
     var_dir = TEST_VAR / "serve"
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()

@@ -19,6 +19,7 @@ from tests.support.accounts import new_email
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import new_student, text_pdf
 from tests.support.paths import ROOT, TEST_VAR
+from tests.support.ports import free_port
 
 STUDYRAG = str(Path(sys.executable).parent / "studyrag")
 GLACIERS = text_pdf(
@@ -136,14 +137,6 @@ async def test_one_students_upload_is_not_held_back_by_anothers_backlog(client, 
     assert owners.index(other.id) <= 1, "at most the backlog's first file, already due, ran before it"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serving_processes(serve: psutil.Process) -> tuple[list[psutil.Process], psutil.Process | None]:
     """The uvicorn web processes (children of uvicorn's supervisor) and the ingestion worker."""
     web, worker = [], None
@@ -158,7 +151,7 @@ def _serving_processes(serve: psutil.Process) -> tuple[list[psutil.Process], psu
 
 
 async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_worker(services):
-    port, var_dir = _free_port(), TEST_VAR / "serve-two"
+    port, var_dir = free_port(), TEST_VAR / "serve-two"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL")}
     env.update(
         VAR_DIR=str(var_dir), RATE_LIMIT_LOGIN_PER_ACCOUNT="3/minute", RATE_LIMIT_LOGIN_PER_IP="6/minute"

@@ -4,8 +4,7 @@ import re
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import screenshot
-from tests.browser.test_library_journey import _sign_up
+from tests.support.browser import screenshot, sign_up
 from tests.support.corpus import BOOKS
 from tests.support.ingestion import WorkerProcess
 
@@ -27,7 +26,7 @@ async def _upload_and_wait_until_ready(page) -> None:
 
 
 async def test_ask_open_a_cited_page_and_follow_up(page):
-    await _sign_up(page)
+    await sign_up(page)
     await _upload_and_wait_until_ready(page)
 
     await page.get_by_role("link", name="Chat", exact=True).click()
