@@ -1,11 +1,6 @@
 """The embedders: the local ONNX model for real, and the OpenAI path against a local stand-in server."""
 
-import base64
-import hashlib
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +10,7 @@ from pydantic import SecretStr
 
 from app.ingestion import embeddings
 from app.ingestion.embeddings import EmbeddingModelError, LocalEmbedder, OpenAIEmbedder, get_embedder
+from tests.support.fake_openai import FakeOpenAI, fake_vector
 
 MITOCHONDRIA = "The mitochondria is the powerhouse of the cell"
 PARAPHRASE = "Cells get their energy from mitochondria"
@@ -114,51 +110,10 @@ def test_the_local_model_refuses_another_column_dimension() -> None:
 # --- OpenAI-compatible endpoint -------------------------------------------------------------------
 
 
-def fake_vector(text: str, dimension: int) -> list[float]:
-    """Deterministic, and exact in float32 (the client asks for base64-encoded float32)."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [digest[i % len(digest)] / 256 for i in range(dimension)]
-
-
-class FakeOpenAI(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
-        data = []
-        for index, text in enumerate(texts):
-            vector = fake_vector(text, body.get("dimensions") or 12)
-            if body.get("encoding_format") == "base64":
-                vector = base64.b64encode(np.array(vector, dtype="<f4").tobytes()).decode()
-            data.append({"object": "embedding", "index": index, "embedding": vector})
-        payload = json.dumps(
-            {
-                "object": "list",
-                "data": data,
-                "model": body["model"],
-                "usage": {"prompt_tokens": 1, "total_tokens": 1},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def openai_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
 
 
 def openai_settings(url: str, **overrides: object) -> SimpleNamespace:
@@ -172,9 +127,9 @@ def openai_settings(url: str, **overrides: object) -> SimpleNamespace:
     return SimpleNamespace(**values | overrides)
 
 
-def test_openai_embeddings_come_from_the_configured_endpoint(openai_url: str) -> None:
-    FakeOpenAI.requests.clear()
-    embedder = get_embedder(openai_settings(openai_url))
+def test_openai_embeddings_come_from_the_configured_endpoint(openai: FakeOpenAI) -> None:
+    openai.embedding_requests.clear()
+    embedder = get_embedder(openai_settings(openai.base_url))
 
     documents = embedder.embed_documents([MITOCHONDRIA, UNRELATED])
     query = embedder.embed_query(PARAPHRASE)
@@ -183,25 +138,25 @@ def test_openai_embeddings_come_from_the_configured_endpoint(openai_url: str) ->
     assert (embedder.model_name, embedder.dimension) == ("text-embedding-3-small", 384)
     assert documents == [fake_vector(MITOCHONDRIA, 384), fake_vector(UNRELATED, 384)]
     assert query == fake_vector(PARAPHRASE, 384)
-    first = FakeOpenAI.requests[0]
+    first = openai.embedding_requests[0]
     assert first["path"] == "/v1/embeddings"
     assert first["auth"] == "Bearer sk-test"
     # Plain strings (no tiktoken ids, nothing downloaded), shortened to the column's dimension.
     assert first["body"]["input"] == [MITOCHONDRIA, UNRELATED]
     assert (first["body"]["model"], first["body"]["dimensions"]) == ("text-embedding-3-small", 384)
-    assert get_embedder(openai_settings(openai_url)).embed_documents([]) == []
+    assert get_embedder(openai_settings(openai.base_url)).embed_documents([]) == []
 
 
-def test_openai_vectors_of_the_wrong_dimension_are_refused(openai_url: str) -> None:
-    embedder = get_embedder(openai_settings(openai_url, embedding_model="nomic-embed-text"))
+def test_openai_vectors_of_the_wrong_dimension_are_refused(openai: FakeOpenAI) -> None:
+    embedder = get_embedder(openai_settings(openai.base_url, embedding_model="nomic-embed-text"))
 
     assert embedder.model_name == "nomic-embed-text"
     with pytest.raises(ValueError, match="12-d vectors but EMBEDDING_DIM is 384"):
         embedder.embed_query(MITOCHONDRIA)
 
 
-def test_openai_embedding_tokens_are_counted_per_call(openai_url: str) -> None:
-    embedder = get_embedder(openai_settings(openai_url))
+def test_openai_embedding_tokens_are_counted_per_call(openai: FakeOpenAI) -> None:
+    embedder = get_embedder(openai_settings(openai.base_url))
 
     vectors, tokens = embeddings.counted(embedder, embedder.embed_documents, [MITOCHONDRIA, UNRELATED])
     assert vectors == [fake_vector(MITOCHONDRIA, 384), fake_vector(UNRELATED, 384)]

@@ -1,10 +1,13 @@
-"""A tiny OpenAI-compatible chat server for tests, run by uvicorn in a background thread.
+"""A tiny OpenAI-compatible server for tests (chat completions and embeddings), run by uvicorn in a
+background thread. The suite's one stand-in for OpenAI.
 
 with FakeOpenAI() as server:
     server.reply = lambda messages: "Answer [1]"
     llm = ChatOpenAI(base_url=server.base_url, api_key="test", model="test-model")
 """
 
+import base64
+import hashlib
 import json
 import re
 import socket
@@ -15,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self
 
+import numpy as np
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,17 +37,32 @@ def _usage(messages: Messages, reply: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def fake_vector(text: str, dimension: int) -> list[float]:
+    """Deterministic, and exact in float32 (the OpenAI client asks for base64-encoded float32)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [digest[i % len(digest)] / 256 for i in range(dimension)]
+
+
 class FakeOpenAI:
-    """Serves `POST /v1/chat/completions`; the answer is `reply(messages)`, every body lands in `requests`."""
+    """Serves `POST /v1/chat/completions`: the answer is `reply(messages)`, every body lands in `requests`.
+    Serves `POST /v1/embeddings`: `fake_vector` of each input, `dimensions` long (12 when not asked),
+    one token a request; each request's path, Authorization header and body land in
+    `embedding_requests`."""
 
     def __init__(self) -> None:
         self.reply: Callable[[Messages], str] = lambda messages: DEFAULT_REPLY
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        app = Starlette(routes=[Route("/v1/chat/completions", self._chat_completions, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            ]
+        )
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -65,6 +84,21 @@ class FakeOpenAI:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._socket.close()
+
+    async def _embeddings(self, request: Request) -> Response:
+        body: dict[str, Any] = await request.json()
+        self.embedding_requests.append(
+            {"path": request.url.path, "auth": request.headers.get("authorization"), "body": body}
+        )
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        data = []
+        for index, text in enumerate(texts):
+            vector: list[float] | str = fake_vector(text, body.get("dimensions") or 12)
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(np.array(vector, dtype="<f4").tobytes()).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        usage = {"prompt_tokens": 1, "total_tokens": 1}
+        return JSONResponse({"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     async def _chat_completions(self, request: Request) -> Response:
         body: dict[str, Any] = await request.json()
