@@ -8,8 +8,8 @@ import jwt
 import pytest
 
 from app.config import get_settings
+from app.routing import api_routes
 from tests.support.accounts import PASSWORD, bearer_token, new_email, register
-from tests.support.routes import all_routes
 
 
 def _forge(claims: dict, *, key: str | None = None, algorithm: str = "HS256") -> str:
@@ -48,7 +48,7 @@ async def bad_tokens(client) -> dict[str, str]:
 
 def _requests(app) -> list[tuple[str, str]]:
     calls = []
-    for path, route in all_routes(app):
+    for path, route in api_routes(app):
         concrete = re.sub(r"\{run_id\}", "1", path)
         concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), concrete)
         calls += [(method, concrete) for method in sorted(route.methods - {"HEAD"})]

@@ -1,11 +1,12 @@
 """User B calls EVERY route of the app with user A's ids, and gets refusals, never A's data.
 
-The routes come from the router (`tests.support.routes.all_routes`), so a new route is covered the day it is
-added. Each path parameter is filled, by name, with A's id of that kind (PATH_VALUES); a parameter the
-table does not know fails the suite with a message saying where to map it. Query parameters and body
-fields are filled the same way (FIELD_VALUES): A's folder names, A's conversation, A's email, a question
-A's book answers. Every call is made four ways: with B's bearer token, with B's cookie session, with B's
-cookie as an HTMX request (that claims to be on A's conversation page), and anonymously.
+The routes come from the router (`app.routing.api_routes` and `plain_routes`), so a new route is covered
+the day it is added. Each path parameter is filled, by name, with A's id of that kind (PATH_VALUES); a
+parameter the table does not know fails the suite with a message saying where to map it. Query
+parameters and body fields are filled the same way (FIELD_VALUES): A's folder names, A's conversation,
+A's email, a question A's book answers. Every call is made four ways: with B's bearer token, with B's
+cookie session, with B's cookie as an HTMX request (that claims to be on A's conversation page), and
+anonymously.
 
 A call passes when it is refused (400, 401, 403, 404, 405, 409, 422) or answers without any of A's
 distinctive strings (ids, names, file name, storage key, conversation title, words from A's book). A call
@@ -27,11 +28,11 @@ from fastapi import params
 from fastapi.dependencies.utils import get_flat_params
 from pydantic import BaseModel
 
+from app.routing import api_routes, plain_routes
 from tests.support.accounts import PASSWORD, bearer_token, new_email
 from tests.support.corpus import BOOKS
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import Student, new_student, pdf_bytes
-from tests.support.routes import all_routes, plain_routes
 
 BOOK = BOOKS / "meditations_marcus_aurelius.pdf"  # the smallest corpus book
 # Asked by B in A's scope, and by A at the end: in A's library it finds Book I.1, "my grandfather, Verus".
@@ -246,7 +247,7 @@ def plan(method: str, path: str, route, w: World | None) -> list[Call]:
 
 def every_call(app, w: World | None) -> list[Call]:
     calls = []
-    for path, route in all_routes(app):
+    for path, route in api_routes(app):
         for method in sorted(route.methods):
             calls.extend(plan(method, path, route, w))
     for path, route in plain_routes(app):
@@ -462,7 +463,7 @@ async def run_sweep(app, w: World, client: httpx.AsyncClient, services) -> Sweep
 def test_every_route_parameter_is_mapped(app):
     """A route with a path parameter (or a required field) this suite cannot fill fails here, first."""
     unmapped = []
-    for path, route in all_routes(app):
+    for path, route in api_routes(app):
         for method in sorted(route.methods):
             try:
                 plan(method, path, route, None)
