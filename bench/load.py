@@ -54,7 +54,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BENCH_VAR = ROOT / "var" / "bench-load"
-BOOKS = ROOT.parent / "shared" / "corpus" / "books"
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
@@ -62,6 +61,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load_setup import questions_for, search_terms, set_up, warm_up  # noqa: E402
+from tests.support.corpus import BOOKS  # noqa: E402
 
 # Every simulated student comes from 127.0.0.1: per-address limits would count the whole class as one.
 RAISED_LIMITS = {
