@@ -11,11 +11,13 @@ run: install ocr  ## serve on http://127.0.0.1:8000 with embedded Postgres and R
 
 test: install-test chromium ocr  ## install what the tests need, then run the whole suite
 	$(BIN)/ruff check app migrations tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install-test
 	$(BIN)/ruff check app migrations tests bench
 	$(BIN)/ruff format --check app migrations tests bench
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
