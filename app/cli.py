@@ -296,7 +296,7 @@ def audit(
     ),
 ) -> None:
     """Tenant-isolation audit: every check, its result and offending items; exit 0 when all pass."""
-    from app.admin.audits import clean_storage, run_and_record, storage_orphans
+    from app.admin.isolation_runs import clean_storage, run_and_record, storage_orphans
     from app.db import make_engine
     from app.library.storage import make_storage
 
@@ -333,7 +333,7 @@ def audit(
 def _print_audit(run) -> None:
     from rich.table import Table
 
-    from app.admin.audits import results_of
+    from app.admin.isolation_runs import results_of
 
     table = Table(title=f"Tenant isolation audit — run {run.id}, {run.duration_ms} ms")
     table.add_column("check")
@@ -354,7 +354,7 @@ def create_admin(
     name: str = typer.Option("", help="Display name for a new account."),
 ) -> None:
     """Make EMAIL an admin; creates the account (asking for a password) if it does not exist."""
-    from app.auth.admin import make_admin
+    from app.auth.superuser import make_admin
 
     services, urls = _start_services()
     try:

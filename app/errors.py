@@ -11,11 +11,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import audit_log
 from app.config import get_settings
+from app.exceptions import AppError, NotYours
 from app.logs import request_id_var
 from app.routing import allowed_methods
 from app.security.headers import security_headers
 from app.templating import is_htmx, templates
+from app.web import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,40 @@ def _error_page(request: Request, status: int, message: str | None = None) -> Re
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
+def _answer(request: Request, status: int, message: str | None, headers: dict[str, str] | None) -> Response:
+    """An error as JSON `{"detail": ...}` for the API, the error page for the site."""
+    if not wants_html(request):
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        response: Response = JSONResponse({"detail": message or phrase}, status_code=status)
+    else:
+        if status == 413 and message == "Content Too Large":  # Starlette's body limit
+            message = too_large_message()
+        # Server errors keep their details to the log; a 503's says only that we are busy, and for how long.
+        readable = status < 500 or status == 503
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None
+        response = _error_page(request, status, message if readable and message != phrase else None)
+    response.headers.update(headers or {})  # Retry-After, WWW-Authenticate, Allow
+    return response
+
+
+async def on_app_error(request: Request, exc: AppError) -> Response:
+    """The one answer to every error a service raises (app.exceptions). A `NotYours` is recorded first:
+    by now the request's session has been rolled back and its connection returned (the session is a
+    function-scoped dependency), so the record takes the only connection the request holds."""
+    if isinstance(exc, NotYours):
+        await audit_log.record_refusal(
+            request,
+            action=exc.action,
+            user_id=exc.user_id,
+            target=exc.target[:300],
+            ip=client_ip(request),
+            detail={"reason": exc.reason} if exc.reason else None,
+        )
+    return _answer(request, exc.status_code, exc.message, exc.headers)
+
+
 async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+    """Errors the framework raises (unknown routes and methods, not logged in, bad bodies)."""
     if exc.status_code == 405:  # Starlette names only the methods of the first route that matched
         exc.headers = {
             **(exc.headers or {}),
@@ -62,16 +98,8 @@ async def on_http_exception(request: Request, exc: StarletteHTTPException) -> Re
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
-    if exc.status_code == 413 and exc.detail == "Content Too Large":  # Starlette's body limit
-        return _error_page(request, 413, too_large_message())
-    # Server errors keep their details to the log; a 503's says only that we are busy, and for how long.
-    readable = exc.status_code < 500 or exc.status_code == 503
-    detail = exc.detail if isinstance(exc.detail, str) and readable else None
-    response = _error_page(
-        request, exc.status_code, detail if detail != HTTPStatus(exc.status_code).phrase else None
-    )
-    response.headers.update(exc.headers or {})  # Retry-After, WWW-Authenticate
-    return response
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return _answer(request, exc.status_code, detail, exc.headers)
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -145,6 +173,7 @@ class ReadableTooLargeMiddleware:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unhandled)

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from app import audit, health, metrics
+from app import audit_log, health, metrics
 from app.admin import api as admin_api
 from app.admin import pages as admin_pages
 from app.admin.isolation import UnsafeDatabaseRole, refuse_unsafe_app_role
@@ -25,6 +25,7 @@ from app.db import make_engine, make_sessionmaker, pool_options
 from app.embedded import EmbeddedServices
 from app.errors import ReadableTooLargeMiddleware, install_error_handlers
 from app.ingestion import api as ingestion_api
+from app.ingestion import pages as ingestion_pages
 from app.ingestion.embeddings import get_embedder
 from app.library import api as library_api
 from app.library import pages as library_pages
@@ -62,7 +63,7 @@ async def lifespan(app: FastAPI):
     app.state.arq = await create_pool(RedisSettings.from_dsn(urls.redis_url))
     app.state.storage = make_storage(settings)
     app.state.rate_limiter = RateLimiter(urls.redis_url, settings)
-    refusal_counts = audit.write_refusal_counts_in_the_background(app.state.arq, app.state.sessionmaker)
+    refusal_counts = audit_log.write_refusal_counts_in_the_background(app.state.arq, app.state.sessionmaker)
     # The question embedder loads now, not on a student's first question (loading holds the GIL for
     # seconds, long enough for uvicorn to take a busy process for dead).
     question_embedder = get_embedder(settings, threads=settings.question_embedding_threads)
@@ -117,6 +118,7 @@ def create_app() -> FastAPI:
     app.include_router(chat_api.router)
     app.include_router(chat_pages.router)
     app.include_router(library_pages.router)
+    app.include_router(ingestion_pages.router)
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)
     app.include_router(usage_api.router)

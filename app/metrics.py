@@ -16,7 +16,7 @@ import secrets
 import time
 
 from arq.constants import default_queue_name, in_progress_key_prefix
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.exceptions import Forbidden
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -119,7 +121,7 @@ QUEUE_SCAN_LIMIT = 10_000  # the oldest job is looked for among this many, in th
 
 async def queue_state(redis) -> tuple[int, float]:
     """Jobs waiting in the ingestion queue (not running), and how long the oldest has waited (s)."""
-    from app.ingestion.queue import queued_at
+    from app.queue import queued_at
 
     total = await redis.zcard(default_queue_name)
     entries = await redis.zrange(default_queue_name, 0, QUEUE_SCAN_LIMIT - 1, withscores=True)
@@ -166,7 +168,7 @@ def render(depth: int, oldest: float) -> bytes:
 
 
 def _allowed(request: Request, token: str | None) -> bool:
-    from app.auth.users import client_ip
+    from app.web import client_ip
 
     if token:
         given = request.headers.get("authorization", "")
@@ -188,9 +190,7 @@ async def metrics_endpoint(request: Request) -> Response:
 
     token = get_settings().metrics_token
     if not _allowed(request, token.get_secret_value() if token else None):
-        raise HTTPException(
-            status_code=403, detail="Metrics are served to this machine, or with the METRICS_TOKEN token."
-        )
+        raise Forbidden("Metrics are served to this machine, or with the METRICS_TOKEN token.")
     try:
         depth, oldest = await queue_state(request.app.state.arq)
     except Exception:  # Redis down: the rest of the metrics still tell what happened

@@ -14,15 +14,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.exceptions import HTTPException
 
-from app.errors import on_http_exception
+from app.errors import on_app_error
+from app.exceptions import Busy
 
 
-class Overloaded(Exception):
+class Overloaded(Busy):
+    """`what` is full; answered as 503 with `Retry-After` by the one error handler."""
+
     def __init__(self, what: str, retry_after: int) -> None:
-        super().__init__(what)
-        self.what, self.retry_after = what, retry_after
+        super().__init__(retry_after)
+        self.what = what
 
 
 class Gate:
@@ -54,20 +56,10 @@ class Gate:
             self._slots.release()
 
 
-def busy(retry_after: int) -> HTTPException:
-    return HTTPException(
-        status_code=503,
-        detail=f"StudyRAG is busy right now. Try again in {retry_after} seconds.",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
 def install_overload_handlers(app: FastAPI, *, pool_retry_after: int) -> None:
-    async def on_overloaded(request: Request, exc: Overloaded) -> Response:
-        return await on_http_exception(request, busy(exc.retry_after))
+    """Every pooled connection taken past DB_POOL_TIMEOUT: busy, like a full gate."""
 
     async def on_pool_timeout(request: Request, exc: PoolTimeout) -> Response:
-        return await on_http_exception(request, busy(pool_retry_after))
+        return await on_app_error(request, Busy(pool_retry_after))
 
-    app.add_exception_handler(Overloaded, on_overloaded)
     app.add_exception_handler(PoolTimeout, on_pool_timeout)

@@ -244,7 +244,6 @@ async def counts(superuser: AsyncEngine) -> dict[str, int]:
 async def time_checks(engine: AsyncEngine, storage, app_role: str) -> dict[str, tuple[float, list]]:
     """Seconds and results of each check on its own connection (as `run_and_record` uses one), then of
     the whole audit. Every connection is rolled back."""
-    from app.admin.audits import results_of, run_and_record
     from app.admin.isolation import (
         catalog_checks,
         check_consistency,
@@ -252,6 +251,7 @@ async def time_checks(engine: AsyncEngine, storage, app_role: str) -> dict[str, 
         check_storage,
         run_audit,
     )
+    from app.admin.isolation_runs import results_of, run_and_record
     from app.library.keys import USERS_PREFIX
 
     async def live_probe(conn: AsyncConnection) -> list:

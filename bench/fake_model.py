@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat model for bench/load.py: tests/fake_openai.py in a process of its own.
+"""An OpenAI-compatible chat model for bench/load.py: tests/support/fake_openai.py in a process of its own.
 
     .venv/bin/python bench/fake_model.py [--word-ms 0]
 

@@ -111,11 +111,11 @@ async def main(args) -> None:
     from app.config import get_settings
     from app.db import make_engine, make_sessionmaker
     from app.embedded import EmbeddedServices
-    from app.ingestion.queue import enqueue_ingest
     from app.library.service import Folder, store_upload
     from app.library.storage import make_storage
     from app.migrate import upgrade_to_head
     from app.models import User
+    from app.queue import enqueue_ingest
     from app.tenancy import Tenant, bind_tenant
     from app.worker import make_worker
 

@@ -9,7 +9,7 @@
 Starts its own server: `studyrag serve` on a free loopback port with VAR_DIR=var/bench-load (fresh each
 run, left in place afterwards, like the other benches), so embedded Postgres and Redis of its own; with
 --web-workers N passed on to `serve` when the command has that option. `--mode generated` also starts
-bench/fake_model.py (tests/fake_openai.py in a process) and points OPENAI_API_KEY / OPENAI_BASE_URL at
+bench/fake_model.py (tests/support/fake_openai.py in a process) and points OPENAI_API_KEY / OPENAI_BASE_URL at
 it, so answers are generated and streamed; --model-word-ms makes that model write slowly.
 
 Setup: as many student accounts as the largest step, signed up through `POST /auth/register`. Each holds

@@ -3,18 +3,18 @@
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from app.admin import audit_log, audits, users
+from app.admin import audit_log_search, isolation_runs, users
 from app.admin import usage as admin_usage
 from app.admin.deps import AdminDep
 from app.api_errors import errors
-from app.auth.users import client_ip
 from app.db import SessionDep
 from app.deps import SettingsDep
 from app.models import IsolationAuditRun
 from app.usage.service import MONTH, parse_month
+from app.web import client_ip
 
 # Everyone but an active admin gets 404 on every route here.
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=errors(400, 404, 409, 413))
@@ -38,7 +38,7 @@ class UserChange(BaseModel):
 
 
 class EventPage(BaseModel):
-    events: list[audit_log.Event]
+    events: list[audit_log_search.Event]
     next_before: int | None = Field(description="Pass as `before` for the next (older) page.")
 
 
@@ -64,7 +64,7 @@ class CleanupOut(BaseModel):
 
 
 def run_out(run: IsolationAuditRun) -> AuditRunOut:
-    checks = [CheckOut(**vars(result)) for result in audits.results_of(run)]
+    checks = [CheckOut(**vars(result)) for result in isolation_runs.results_of(run)]
     return AuditRunOut(
         id=run.id,
         started_at=run.started_at,
@@ -94,12 +94,7 @@ async def change_user(
 ) -> dict:
     """Deactivate or reactivate (a deactivated user's tokens stop working at their next request) and set
     quotas. The change is in the audit log under the admin's name."""
-    try:
-        user = await users.update_user(session, admin, user_id, **change.model_dump(), ip=client_ip(request))
-    except users.AdminRefusal as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
-    if user is None:
-        raise HTTPException(status_code=404, detail="No such user.")
+    user = await users.update_user(session, admin, user_id, **change.model_dump(), ip=client_ip(request))
     return {
         "id": str(user.id),
         "is_active": user.is_active,
@@ -130,9 +125,9 @@ async def read_audit_log(
     action: str | None = Query(default=None, max_length=64),
     outcome: str | None = Query(default=None, pattern="^(ok|denied|failed)$"),
     before: int | None = Query(default=None, ge=1),
-    limit: int = Query(default=audit_log.PAGE_SIZE, ge=1, le=500),
+    limit: int = Query(default=audit_log_search.PAGE_SIZE, ge=1, le=500),
 ) -> EventPage:
-    found = await audit_log.events(
+    found = await audit_log_search.events(
         session, admin, who=user, action=action, outcome=outcome, before=before, limit=limit
     )
     return EventPage(
@@ -145,7 +140,7 @@ async def read_audit_log(
 async def run_isolation_audit(request: Request, admin: AdminDep, settings: SettingsDep) -> AuditRunOut:
     """Run the tenant-isolation audit now; the run is kept in the history. A POST: running it records
     a run and reads the whole store, which no link, prefetch or crawler may set off."""
-    run = await audits.run_and_record(
+    run = await isolation_runs.run_and_record(
         request.app.state.engine,
         request.app.state.storage,
         app_role=settings.app_db_role,
@@ -157,26 +152,18 @@ async def run_isolation_audit(request: Request, admin: AdminDep, settings: Setti
 
 @router.get("/audit/runs")
 async def audit_history(admin: AdminDep, session: SessionDep) -> list[AuditRunOut]:
-    return [run_out(run) for run in await audits.history(session)]
+    return [run_out(run) for run in await isolation_runs.history(session)]
 
 
 @router.post("/audit/runs/{run_id}/cleanup")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> CleanupOut:
     """Remove the storage orphans that run `run_id` listed and that are orphans still."""
-    _, done = await clean_up_run(request, session, admin, run_id, via="api")
-    return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)
-
-
-async def clean_up_run(request: Request, session, admin, run_id: int, *, via: str):
-    """The run (404 if there is none) and the clean-up of the orphans it listed: API and page alike."""
-    run = await session.get(IsolationAuditRun, run_id)
-    if run is None:
-        raise HTTPException(status_code=404, detail="No such audit run.")
-    done = await audits.clean_storage(
+    run = await isolation_runs.get_run(session, run_id)
+    done = await isolation_runs.clean_storage(
         request.app.state.engine,
         request.app.state.storage,
-        listed=audits.storage_orphans(run),
+        listed=isolation_runs.storage_orphans(run),
         admin=admin,
-        via=via,
+        via="api",
     )
-    return run, done
+    return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)

@@ -3,25 +3,23 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from app.admin import audit_log, audits, users
+from app.admin import audit_log_search, isolation_runs, users
 from app.admin import usage as admin_usage
-from app.admin.api import clean_up_run
 from app.admin.deps import AdminDep
-from app.auth.users import client_ip
 from app.db import SessionDep
 from app.deps import SettingsDep
-from app.models import IsolationAuditRun
 from app.templating import is_htmx, templates
 from app.usage.service import MONTH, parse_month
+from app.web import client_ip
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 MB = 1024 * 1024
 
 
-@router.get("")
+@router.get("", name="admin_home")
 async def admin_home(admin: AdminDep) -> Response:
     return RedirectResponse("/admin/users", status_code=303)
 
@@ -57,7 +55,7 @@ async def _users_page(
     )
 
 
-@router.get("/users")
+@router.get("/users", name="admin_users")
 async def users_page(
     request: Request,
     admin: AdminDep,
@@ -69,7 +67,7 @@ async def users_page(
     return await _users_page(request, session, admin, settings, q=q, page=page)
 
 
-@router.post("/users/{user_id}")
+@router.post("/users/{user_id}", name="admin_change_user")
 async def change_user(
     user_id: uuid.UUID,
     request: Request,
@@ -92,10 +90,8 @@ async def change_user(
     }[change]
     try:
         user = await users.update_user(session, admin, user_id, **fields, ip=client_ip(request))
-    except users.AdminRefusal as exc:
+    except users.AdminRefusal as exc:  # shown on the users page, beside what the admin was doing
         return await _users_page(request, session, admin, settings, q=q, page=1, error=str(exc), status=409)
-    if user is None:
-        raise HTTPException(status_code=404, detail="No such user.")
     message = {
         "deactivate": f"{user.email} is deactivated; their sessions end at their next request.",
         "reactivate": f"{user.email} can log in again.",
@@ -105,7 +101,7 @@ async def change_user(
     return await _users_page(request, session, admin, settings, q=q, page=1, notice=message)
 
 
-@router.get("/audit-log")
+@router.get("/audit-log", name="admin_audit_log")
 async def audit_log_page(
     request: Request,
     admin: AdminDep,
@@ -115,51 +111,51 @@ async def audit_log_page(
     outcome: str | None = Query(default=None, pattern="^(ok|denied|failed)?$"),
     before: int | None = Query(default=None, ge=1),
 ) -> Response:
-    found = await audit_log.events(session, admin, who=user, action=action, outcome=outcome, before=before)
+    found = await audit_log_search.events(
+        session, admin, who=user, action=action, outcome=outcome, before=before
+    )
     context = {
         "user": admin,
         "active": "admin",
         "section": "audit-log",
         "events": found,
         "filters": {"user": user or "", "action": action or "", "outcome": outcome or ""},
-        "next_before": found[-1].id if len(found) == audit_log.PAGE_SIZE else None,
-        "actions": audit_log.KNOWN_ACTIONS,
-        "outcomes": audit_log.OUTCOMES,
+        "next_before": found[-1].id if len(found) == audit_log_search.PAGE_SIZE else None,
+        "actions": audit_log_search.KNOWN_ACTIONS,
+        "outcomes": audit_log_search.OUTCOMES,
     }
     return templates.TemplateResponse(request, "admin/audit_log.html", context)
 
 
 async def _isolation_page(request: Request, session, admin, *, current=None, cleanup=None) -> Response:
-    runs = await audits.history(session)
+    runs = await isolation_runs.history(session)
     current = current or (runs[0] if runs else None)
     context = {
         "user": admin,
         "active": "admin",
         "section": "isolation",
         "run": current,
-        "checks": audits.results_of(current) if current else [],
-        "orphans": len(audits.storage_orphans(current)) if current else 0,
+        "checks": isolation_runs.results_of(current) if current else [],
+        "orphans": len(isolation_runs.storage_orphans(current)) if current else 0,
         "runs": runs,
         "cleanup": cleanup,
     }
     return templates.TemplateResponse(request, "admin/isolation.html", context)
 
 
-@router.get("/isolation")
+@router.get("/isolation", name="admin_isolation")
 async def isolation_page(
     request: Request, admin: AdminDep, session: SessionDep, run: int | None = Query(default=None, ge=1)
 ) -> Response:
-    current = await session.get(IsolationAuditRun, run) if run else None
-    if run and current is None:
-        raise HTTPException(status_code=404, detail="No such audit run.")
+    current = await isolation_runs.get_run(session, run) if run else None
     return await _isolation_page(request, session, admin, current=current)
 
 
-@router.post("/isolation")
+@router.post("/isolation", name="admin_run_isolation_audit")
 async def run_isolation_audit(
     request: Request, admin: AdminDep, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    run = await audits.run_and_record(
+    run = await isolation_runs.run_and_record(
         request.app.state.engine,
         request.app.state.storage,
         app_role=settings.app_db_role,
@@ -169,9 +165,16 @@ async def run_isolation_audit(
     return await _isolation_page(request, session, admin, current=run)
 
 
-@router.post("/isolation/runs/{run_id}/cleanup")
+@router.post("/isolation/runs/{run_id}/cleanup", name="admin_clean_up_orphans")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
-    run, done = await clean_up_run(request, session, admin, run_id, via="page")
+    run = await isolation_runs.get_run(session, run_id)
+    done = await isolation_runs.clean_storage(
+        request.app.state.engine,
+        request.app.state.storage,
+        listed=isolation_runs.storage_orphans(run),
+        admin=admin,
+        via="page",
+    )
     return await _isolation_page(request, session, admin, current=run, cleanup=done)
 
 
@@ -190,7 +193,7 @@ async def _usage_page(
     return templates.TemplateResponse(request, "admin/usage.html", context, status_code=409 if error else 200)
 
 
-@router.get("/usage")
+@router.get("/usage", name="admin_usage")
 async def usage_page(
     request: Request,
     admin: AdminDep,
@@ -201,7 +204,7 @@ async def usage_page(
     return await _usage_page(request, session, admin, settings, month=month)
 
 
-@router.post("/usage/{user_id}")
+@router.post("/usage/{user_id}", name="admin_change_limits")
 async def change_limits(
     user_id: uuid.UUID,
     request: Request,
@@ -220,8 +223,6 @@ async def change_limits(
         else {"question_limit": question_limit, "llm_token_limit": llm_token_limit}
     )
     user = await users.update_user(session, admin, user_id, **fields, ip=client_ip(request))
-    if user is None:
-        raise HTTPException(status_code=404, detail="No such user.")
     notice = (
         f"{user.email} is back on the default limits."
         if change == "default-limits"

@@ -7,9 +7,10 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit_log
 from app.admin.access import admin_rows
 from app.config import Settings
+from app.exceptions import Conflict, NotFound
 from app.library.service import quotas_of
 from app.models import User
 
@@ -79,8 +80,12 @@ async def list_users(
     return [_summary(user, usage.get(user.id, (0, 0, 0)), settings) for user in users], total
 
 
-class AdminRefusal(ValueError):
+class AdminRefusal(Conflict):
     """An admin action that would do harm, with the reason to show."""
+
+
+class UserNotFound(NotFound):
+    default_message = "No such user."
 
 
 async def update_user(
@@ -96,12 +101,11 @@ async def update_user(
     llm_token_limit: int | None = None,
     reset_limits: bool = False,
     ip: str | None = None,
-) -> User | None:
-    """Activate/deactivate, set quotas and monthly limits; every change is in the audit log. None: no
-    such user."""
+) -> User:
+    """Activate/deactivate, set quotas and monthly limits; every change is in the audit log."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
-        return None
+        raise UserNotFound()
     changes: dict = {}
     if is_active is not None and is_active != user.is_active:
         if user.id == admin.id and not is_active:
@@ -135,7 +139,7 @@ async def update_user(
             action = "admin.limits"
         else:
             action = "admin.quota"
-        await audit.record(
+        await audit_log.record(
             session,
             action=action,
             user_id=admin.id,

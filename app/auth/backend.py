@@ -25,11 +25,11 @@ from app.auth.users import get_user_manager
 from app.config import Settings, get_settings
 from app.db import SessionDep
 from app.models import RevokedToken, User
+from app.security.cookies import COOKIE_NAME
 
 AUDIENCE = ["fastapi-users:auth"]
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "aud", "exp", "jti", "iat"]
-COOKIE_NAME = "studyrag_auth"
 
 
 def issue_token(user_id: uuid.UUID, settings: Settings, session_id: uuid.UUID | None = None) -> str:

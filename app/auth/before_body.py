@@ -16,10 +16,12 @@ from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 
-from app.auth.backend import COOKIE_NAME, RevocableJWTStrategy
-from app.auth.users import UserManager, client_ip
+from app.auth.backend import RevocableJWTStrategy
+from app.auth.users import UserManager
 from app.config import get_settings
 from app.models import User
+from app.security.cookies import COOKIE_NAME
+from app.web import client_ip
 
 _MARK = "before_body_action"
 

@@ -14,8 +14,8 @@ from app.auth.backend import RevocableJWTStrategy, cookie_backend, get_jwt_strat
 from app.auth.schemas import UserCreate
 from app.auth.users import UserManager, get_user_manager
 from app.config import get_settings
+from app.deps import rate_limit
 from app.models import User
-from app.security.rate_limit import rate_limit
 from app.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -56,12 +56,12 @@ async def _log_in(request: Request, user: User, manager: UserManager, strategy: 
     return redirect(to, response)
 
 
-@router.get("/")
+@router.get("/", name="home")
 async def home(user: OptionalUser) -> Response:
     return redirect("/library" if user else "/login")
 
 
-@router.get("/login")
+@router.get("/login", name="login_page")
 async def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     if user:
         return redirect(safe_next(next))
@@ -71,7 +71,7 @@ async def login_page(request: Request, user: OptionalUser, next: str | None = No
     )
 
 
-@router.post("/login", dependencies=[rate_limit("login")])
+@router.post("/login", name="login", dependencies=[rate_limit("login")])
 async def login(
     request: Request,
     manager: UserManagerDep,
@@ -89,7 +89,7 @@ async def login(
     return await _log_in(request, user, manager, strategy, safe_next(next))
 
 
-@router.get("/signup")
+@router.get("/signup", name="signup_page")
 async def signup_page(request: Request, user: OptionalUser) -> Response:
     if user:
         return redirect("/library")
@@ -100,7 +100,7 @@ async def signup_page(request: Request, user: OptionalUser) -> Response:
     )
 
 
-@router.post("/signup", dependencies=[rate_limit("register")])
+@router.post("/signup", name="signup", dependencies=[rate_limit("register")])
 async def signup(
     request: Request,
     manager: UserManagerDep,
@@ -133,7 +133,7 @@ async def signup(
     return templates.TemplateResponse(request, "auth/signup.html", context, status_code=400)
 
 
-@router.post("/logout")
+@router.post("/logout", name="logout")
 async def logout(request: Request, strategy: StrategyDep, user: OptionalUser) -> Response:
     token = request.cookies.get(cookie_backend.transport.cookie_name)
     if user is not None and token:

@@ -10,8 +10,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.backend import COOKIE_NAME, cookie_options, issue_token
+from app.auth.backend import cookie_options, issue_token
 from app.config import get_settings
+from app.security.cookies import COOKIE_NAME
 
 
 class SessionRenewalMiddleware:

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from app.api_errors import errors
 from app.auth.backend import bearer_backend, cookie_backend, fastapi_users
 from app.auth.schemas import UserCreate, UserRead, UserUpdate
-from app.security.rate_limit import rate_limit
+from app.deps import rate_limit
 
 router = APIRouter()
 for name, backend in (("jwt", bearer_backend), ("cookie", cookie_backend)):

@@ -9,26 +9,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import BaseUserManager, InvalidPasswordException, UUIDIDMixin, exceptions
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 
-from app import audit
+from app import audit_log
 from app.auth.passwords import password_helper, password_problem
 from app.auth.schemas import UserCreate, UserUpdate
 from app.config import get_settings
 from app.db import SessionDep, release
 from app.models import User
 from app.tenancy import Tenant, bind_tenant
-
-
-def client_ip(request: Request | None) -> str | None:
-    """The client's address, for per-address limits and the audit log. Behind a proxy that sets a
-    header of its own (CLIENT_IP_HEADER, on Fly `Fly-Client-IP`) that header; else the peer address,
-    which uvicorn rewrites from `X-Forwarded-For` only for proxies in FORWARDED_ALLOW_IPS (none by
-    default), so a client cannot name its own address."""
-    if request is None:
-        return None
-    header = get_settings().client_ip_header
-    if header and (value := request.headers.get(header, "").strip()):
-        return value[:64]
-    return request.client.host if request.client else None
+from app.web import client_ip
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
@@ -65,7 +53,7 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             # The login request is refused and rolled back; the record of the attempt must stay (and
             # `_check_password` has given the request's connection back, so it is the only one held).
             outcome = "denied" if user is not None else "failed"
-            await audit.record_now(
+            await audit_log.record_now(
                 self.request.app.state.sessionmaker,
                 action="login",
                 outcome=outcome,
@@ -117,20 +105,22 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
 
     async def on_after_register(self, user: User, request: Request | None = None) -> None:
         await bind_tenant(self.session, Tenant(user.id))
-        await audit.record(self.session, action="register", user_id=user.id, ip=client_ip(request))
+        await audit_log.record(self.session, action="register", user_id=user.id, ip=client_ip(request))
 
     async def on_after_update(self, user: User, update_dict: dict, request: Request | None = None) -> None:
         if "password" in update_dict:
             # A new password signs out every session that the old one let in.
             user.sessions_valid_after = datetime.now(UTC)
             await bind_tenant(self.session, Tenant(user.id))
-            await audit.record(self.session, action="password.change", user_id=user.id, ip=client_ip(request))
+            await audit_log.record(
+                self.session, action="password.change", user_id=user.id, ip=client_ip(request)
+            )
 
     async def on_after_login(
         self, user: User, request: Request | None = None, response: Response | None = None
     ) -> None:
         await bind_tenant(self.session, Tenant(user.id))
-        await audit.record(self.session, action="login", user_id=user.id, ip=client_ip(request))
+        await audit_log.record(self.session, action="login", user_id=user.id, ip=client_ip(request))
 
 
 # Plain functions, not generators: they share the request's function-scoped session.

@@ -25,6 +25,7 @@ from app.db import make_engine, make_sessionmaker
 from app.embedded import ServiceUrls
 from app.ingestion.embeddings import get_embedder
 from app.models import Document, User
+from app.models.conversation import AnswerMode
 from app.tenancy import Tenant, bind_tenant
 
 
@@ -197,10 +198,8 @@ async def evaluate(
                 refused = not answers.relevant(passages, settings)
                 cited = () if refused else tuple(p.filename for p in passages)  # extractive: all are cited
                 if not refused and settings.openai_api_key is not None:
-                    final = None
-                    async for piece in answers.generate(settings, question, passages, [], scope):
-                        final = piece
-                    refused = final.mode == "not_found"
+                    final = await answers.generate_whole(settings, question, passages, scope)
+                    refused = final.mode == AnswerMode.NOT_FOUND
                     cited = tuple(source.filename for source in final.sources)
                 book = item.get("book") if item.get("pages") else None
                 report.outcomes.append(

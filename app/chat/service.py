@@ -6,37 +6,48 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chat import answer as answers
+from app.chat.answer import AnswerText
 from app.chat.retrieval import Scope, retrieve
-from app.config import Settings, get_settings
+from app.chat.schemas import Answered
+from app.config import Settings
+from app.db import release
+from app.exceptions import Conflict, NotYours
 from app.ingestion.embeddings import counted
 from app.metrics import CHAT_STAGE_SECONDS
 from app.models import Conversation, Document, Message
+from app.models.conversation import AnswerMode
 from app.overload import Gate
 from app.tenancy import Tenant, bind_tenant, owned
 from app.usage import service as usage
 
-MAX_QUESTION = get_settings().max_question_chars
+# What answering yields: the text as it is written, then the saved answer.
+AnswerEvent = AnswerText | Answered
 
 
-class ConversationNotFound(Exception):
-    pass
+class ConversationNotFound(NotYours):
+    """No such conversation of this tenant's (it may be someone else's)."""
+
+    default_message = "No such file in your library."
 
 
-async def get_conversation(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID) -> Conversation:
+async def get_conversation(
+    session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID, *, action: str = "chat.read"
+) -> Conversation:
     conversation = await session.scalar(
         owned(select(Conversation), Conversation, tenant).where(Conversation.id == conversation_id)
     )
     if conversation is None:
-        raise ConversationNotFound(conversation_id)
+        raise ConversationNotFound(action=action, user_id=tenant.user_id, target=str(conversation_id))
     return conversation
 
 
-class ConversationFull(Exception):
+class ConversationFull(Conflict):
     """The conversation holds as many messages as MAX_CONVERSATION_MESSAGES allows."""
 
 
@@ -64,8 +75,24 @@ async def messages_of(session: AsyncSession, tenant: Tenant, conversation_id: uu
 
 
 async def delete_conversation(session: AsyncSession, tenant: Tenant, conversation_id: uuid.UUID) -> None:
-    await get_conversation(session, tenant, conversation_id)
+    await get_conversation(session, tenant, conversation_id, action="chat.delete")
     await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
+
+
+async def scope_options(session: AsyncSession, tenant: Tenant) -> dict:
+    """Semesters, subjects and books of the library, each with where it occurs (for filtering in JS)."""
+    statement = owned(select(Document.semester, Document.subject, Document.book).distinct(), Document, tenant)
+    rows = (await session.execute(statement)).all()
+    subjects: dict[str, set[str]] = {}
+    books: dict[str, set[tuple[str, str]]] = {}
+    for semester, subject, book in rows:
+        subjects.setdefault(subject, set()).add(semester)
+        books.setdefault(book, set()).add((semester, subject))
+    return {
+        "semesters": sorted({row.semester for row in rows}, key=str.casefold),
+        "subjects": {name: sorted(subjects[name]) for name in sorted(subjects, key=str.casefold)},
+        "books": {name: sorted(books[name]) for name in sorted(books, key=str.casefold)},
+    }
 
 
 async def mark_deleted_sources(session: AsyncSession, tenant: Tenant, messages: list[Message]) -> None:
@@ -94,6 +121,46 @@ class Prepared:
     embedding_tokens: int = 0  # the question's, when an embeddings endpoint bills them
 
 
+@dataclass(frozen=True)
+class Answering:
+    """What answering a question takes besides the request's own session: short sessions of its own,
+    the question embedder and the gate in front of it."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    embedder: Any
+    embed_gate: Gate | None = None
+
+
+async def prepare_question(
+    session: AsyncSession,
+    answering: Answering,
+    tenant: Tenant,
+    settings: Settings,
+    *,
+    question: str,
+    scope: Scope,
+    conversation_id: uuid.UUID | None = None,
+) -> Prepared:
+    """Check the conversation (the tenant's, with room left) and the month's limits on the request's
+    session, give its connection back, then retrieve in short sessions of its own. Every refusal
+    (404, 409, 429, 503) happens here, before any answer is sent."""
+    if conversation_id is not None:
+        await get_conversation(session, tenant, conversation_id)
+        await ensure_room(session, tenant, conversation_id, settings.max_conversation_messages)
+    await usage.ensure_within_limits(session, tenant, settings)
+    await release(session)
+    return await prepare(
+        answering.sessionmaker,
+        tenant,
+        settings,
+        answering.embedder,
+        question=question,
+        scope=scope,
+        conversation_id=conversation_id,
+        embed_gate=answering.embed_gate,
+    )
+
+
 async def prepare(
     sessionmaker: async_sessionmaker[AsyncSession],
     tenant: Tenant,
@@ -108,7 +175,7 @@ async def prepare(
     """History, the question's embedding and the passages — each database step in a short session of
     its own, so no connection is held while the question is embedded. Raises ConversationNotFound for a
     conversation that is not this tenant's, and Overloaded when the embedder's queue is full."""
-    question = question.strip()[:MAX_QUESTION]
+    question = question.strip()[: settings.max_question_chars]
     history: list[tuple[str, str]] = []
     if conversation_id is not None:
         async with sessionmaker() as session:
@@ -142,29 +209,51 @@ async def prepare(
 
 async def answer(
     sessionmaker: async_sessionmaker[AsyncSession], tenant: Tenant, settings: Settings, prepared: Prepared
-) -> AsyncIterator[str | dict]:
-    """Yields answer text as it is produced, then a final dict: answer, mode, sources, conversation_id.
+) -> AsyncIterator[AnswerEvent]:
+    """Yields the answer's text as it is produced (AnswerText), then, once it is saved, Answered.
     No connection is held while the answer is generated; the exchange is saved in one short session."""
     question, scope, passages = prepared.question, prepared.scope, prepared.passages
     started = time.perf_counter()
+    result: answers.Answer | None = None
     if not answers.relevant(passages, settings):
         result = answers.not_found(scope)
-        yield result.text
+        yield AnswerText(result.text)
     elif settings.openai_api_key is None:
         result = answers.extractive(passages, question)
-        yield result.text
+        yield AnswerText(result.text)
     else:
-        result = None
-        async for piece in answers.generate(settings, question, passages, prepared.history, scope):
-            if isinstance(piece, answers.Answer):
-                result = piece
+        async for event in answers.generate(settings, question, passages, prepared.history, scope):
+            if isinstance(event, answers.Answer):
+                result = event
             else:
-                yield piece
-        if result.mode == "not_found":
-            yield result.text
+                yield event
+        if result is None:  # generate always ends with its Answer
+            raise RuntimeError("the model's answer ended without a result")
+        if result.mode == AnswerMode.NOT_FOUND:
+            yield AnswerText(result.text)
     CHAT_STAGE_SECONDS.labels("answer").observe(time.perf_counter() - started)
+    conversation_id = await _save_exchange(sessionmaker, tenant, prepared, result)
+    yield Answered(
+        answer=result.text, mode=result.mode, sources=result.sources, conversation_id=conversation_id
+    )
 
-    conversation_id = prepared.conversation_id
+
+async def final_answer(events: AsyncIterator[AnswerEvent]) -> Answered:
+    """The Answered event of an answer's stream, for callers that do not stream."""
+    async for event in events:
+        if isinstance(event, Answered):
+            return event
+    raise RuntimeError("the answer ended without being saved")
+
+
+async def _save_exchange(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant: Tenant,
+    prepared: Prepared,
+    result: answers.Answer,
+) -> uuid.UUID:
+    """The question and its answer, in a new conversation or the one asked in; its id."""
+    question, scope, conversation_id = prepared.question, prepared.scope, prepared.conversation_id
     async with sessionmaker() as session, session.begin():
         await bind_tenant(session, tenant)
         if conversation_id is None:
@@ -200,6 +289,7 @@ async def answer(
                 role="assistant",
                 created_at=func.clock_timestamp(),
                 content=result.text,
+                mode=result.mode,
                 sources=result.sources_json(),
             )
         )
@@ -211,35 +301,4 @@ async def answer(
             llm_tokens_out=result.tokens_out,
             embedding_tokens=prepared.embedding_tokens,
         )
-    yield {
-        "answer": result.text,
-        "mode": result.mode,
-        "sources": result.sources_json(),
-        "conversation_id": str(conversation_id),
-    }
-
-
-async def ask(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    tenant: Tenant,
-    settings: Settings,
-    embedder,
-    *,
-    question: str,
-    scope: Scope,
-    conversation_id: uuid.UUID | None = None,
-    embed_gate: Gate | None = None,
-) -> AsyncIterator[str | dict]:
-    """`prepare`, then `answer`: for callers that do not stream."""
-    prepared = await prepare(
-        sessionmaker,
-        tenant,
-        settings,
-        embedder,
-        question=question,
-        scope=scope,
-        conversation_id=conversation_id,
-        embed_gate=embed_gate,
-    )
-    async for piece in answer(sessionmaker, tenant, settings, prepared):
-        yield piece
+    return conversation_id

@@ -1,22 +1,22 @@
 """Ingestion status and Scan library, as JSON."""
 
 import uuid
-from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from app.api_errors import COMMON
 from app.deps import SessionDep, SettingsDep, TenantDep
-from app.ingestion.queue import queue_positions
 from app.ingestion.scan import scan_library
-from app.library.api import document_or_404
+from app.library import service as library
+from app.models.document import DocumentStatus
+from app.queue import queue_positions
 
 router = APIRouter(prefix="/api", tags=["ingestion"], responses=COMMON)
 
 
 # What each status means (the plan's PENDING is `uploaded`/`queued`, PROCESSING `parsing`/`embedding`,
-# SUCCESS `ready`). The same statuses, in order, as app.models.document.DOCUMENT_STATUSES.
+# SUCCESS `ready`), in DocumentStatus's order.
 STATUS_MEANINGS = {
     "uploaded": "stored, not queued for ingestion yet (Scan library queues it)",
     "queued": "waiting for a worker",
@@ -25,7 +25,6 @@ STATUS_MEANINGS = {
     "ready": "searchable; `progress` equals `total`",
     "failed": "stopped; `error` says why in a sentence",
 }
-DocumentStatus = Literal["uploaded", "queued", "parsing", "embedding", "ready", "failed"]
 
 
 class JobStatus(BaseModel):
@@ -55,7 +54,7 @@ async def job_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> JobStatus:
     """Ingestion status of a document (the job id is the document id)."""
-    document = await document_or_404(request, session, tenant, document_id, action="job.read")
+    document = await library.get_document(session, tenant, document_id, action="job.read")
     return JobStatus(
         id=document.id,
         status=document.status,

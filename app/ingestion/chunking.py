@@ -23,7 +23,10 @@ _HEADING = re.compile(
 
 
 @dataclass(frozen=True)
-class Passage:
+class Cut:
+    """A passage as chunking cuts it from the pages, before it is embedded and stored (a retrieved one
+    is `app.chat.retrieval.Passage`)."""
+
     ordinal: int
     page_start: int
     page_end: int
@@ -49,7 +52,7 @@ _splitter = RecursiveCharacterTextSplitter(
 )
 
 
-def chunk_pages(pages: list[tuple[int, str]]) -> list[Passage]:
+def chunk_pages(pages: list[tuple[int, str]]) -> list[Cut]:
     """Split one document's (page number, normalised text) pairs; every passage keeps its page range."""
     parts: list[str] = []
     starts: list[int] = []
@@ -73,7 +76,7 @@ def chunk_pages(pages: list[tuple[int, str]]) -> list[Passage]:
         end = start + max(len(document.page_content) - 1, 0)
         breaks = tuple(offset - start for offset in starts if start < offset <= end)
         passages.append(
-            Passage(
+            Cut(
                 ordinal=len(passages),
                 page_start=page_at(start),
                 page_end=page_at(end),

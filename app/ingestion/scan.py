@@ -15,11 +15,10 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit_log
 from app.config import Settings
 from app.db import after_commit
 from app.ingestion.embeddings import get_embedder
-from app.ingestion.queue import enqueue_ingest, queue_positions
 from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.formats import FormatRefused, check_format, format_for_name
 from app.library.keys import document_key, user_prefix
@@ -27,6 +26,8 @@ from app.library.names import InvalidName
 from app.library.service import Folder, inspect_file
 from app.library.storage import ObjectMissing, Storage
 from app.models import Document
+from app.models.document import DocumentStatus
+from app.queue import enqueue_ingest, queue_positions
 from app.tenancy import Tenant, owned
 
 
@@ -106,7 +107,7 @@ async def _adopt(
         sha256=digest,
         size_bytes=size,
         format=kind.name,
-        status="queued",
+        status=DocumentStatus.QUEUED,
     )
     session.add(document)
     await session.flush()
@@ -131,15 +132,17 @@ async def scan_library(
             to_queue.append(document.id)
     waiting = owned(select(Document.id), Document, tenant).where(
         or_(
-            Document.status == "uploaded",
-            (Document.status == "ready") & (Document.embedding_model != embedding_model),
-            (Document.status == "failed") & Document.error.in_(RETRYABLE_FAILURES),
+            Document.status == DocumentStatus.UPLOADED,
+            (Document.status == DocumentStatus.READY) & (Document.embedding_model != embedding_model),
+            (Document.status == DocumentStatus.FAILED) & Document.error.in_(RETRYABLE_FAILURES),
         )
     )
     waiting_ids = list((await session.scalars(waiting)).all())
     if waiting_ids:
         await session.execute(
-            update(Document).where(Document.id.in_(waiting_ids)).values(status="queued", attempts=0)
+            update(Document)
+            .where(Document.id.in_(waiting_ids))
+            .values(status=DocumentStatus.QUEUED, attempts=0)
         )
     to_queue.extend(waiting_ids)
     result.queued = len(to_queue)
@@ -154,7 +157,7 @@ async def scan_library(
 
     if to_queue:
         after_commit(session, enqueue_all)
-    await audit.record(
+    await audit_log.record(
         session,
         action="scan",
         user_id=tenant.user_id,

@@ -23,15 +23,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app import metrics
 from app.config import Settings
-from app.ingestion.chunking import Passage, chunk_pages
+from app.ingestion.chunking import Cut, chunk_pages
 from app.ingestion.embeddings import counted
 from app.ingestion.parse_pdf import NO_TEXT
 from app.ingestion.parsing import FileRefused, Parsed, extract_pages
-from app.ingestion.queue import enqueue_ingest, job_id
 from app.library import formats
 from app.library.storage import ObjectMissing
 from app.models import Chunk, Document, DocumentTerm
+from app.models.document import DocumentStatus
 from app.models.document_term import term_counts_sql
+from app.queue import enqueue_ingest, job_id
 from app.tenancy import Tenant, bind_tenant
 from app.usage import service as usage
 
@@ -124,7 +125,7 @@ async def _replace_chunks(
     ctx,
     tenant: Tenant,
     document_id: uuid.UUID,
-    passages: list[Passage],
+    passages: list[Cut],
     vectors: list[list[float]],
     *,
     parsed: Parsed,
@@ -167,7 +168,7 @@ async def _replace_chunks(
             update(Document)
             .where(Document.id == document_id)
             .values(
-                status="ready",
+                status=DocumentStatus.READY,
                 attempts=0,
                 page_count=pages,
                 pages_done=pages,
@@ -219,7 +220,7 @@ async def _within_passage_caps(
 
 
 async def _embed(
-    ctx, passages: list[Passage], progress: _Progress, page_count: int
+    ctx, passages: list[Cut], progress: _Progress, page_count: int
 ) -> tuple[list[list[float]], int]:
     """The passages' vectors, and the tokens an embeddings endpoint billed for them (0 when local)."""
     embedder = ctx["embedder"]
@@ -315,19 +316,21 @@ async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str
         document = await _load(ctx, tenant, doc_id)
         if document is None:
             return "gone"
-        if document.status == "ready" and document.embedding_model == ctx["embedder"].model_name:
+        if document.status == DocumentStatus.READY and document.embedding_model == ctx["embedder"].model_name:
             return "ready"
         if document.attempts >= settings.ingest_max_tries:
             # Every earlier start ended without a word (a worker killed mid-job): stop trying.
             report.reason = "keeps_failing"
-            await progress.set(status="failed", error=KEEPS_FAILING, force=True)
+            await progress.set(status=DocumentStatus.FAILED, error=KEEPS_FAILING, force=True)
             return "failed"
         # Beats well inside the stale window, whatever the two settings say.
         beat_every = min(settings.ingest_heartbeat_seconds, settings.ingest_stale_seconds / 3)
         running = ctx.setdefault("running_documents", set())
         running.add(doc_id)
         async with _heartbeat(progress, beat_every):
-            await progress.set(status="parsing", pages_done=0, error=None, attempts=Document.attempts + 1)
+            await progress.set(
+                status=DocumentStatus.PARSING, pages_done=0, error=None, attempts=Document.attempts + 1
+            )
             fmt = formats.BY_NAME[document.format]
             noun = "PDF" if fmt is formats.PDF else "file"
             report.format = fmt.name
@@ -364,7 +367,7 @@ async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str
                     NO_TEXT if fmt is formats.PDF else f"This file ({fmt.label}) holds no text to study.",
                 )
             await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages), noun=noun)
-            await progress.set(status="embedding", pages_done=0, page_count=len(pages))
+            await progress.set(status=DocumentStatus.EMBEDDING, pages_done=0, page_count=len(pages))
             vectors, tokens = await _embed(ctx, passages, progress, len(pages))
             lap("embed")
             written = await _replace_chunks(
@@ -381,11 +384,13 @@ async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str
         return "ready" if written else "gone"
     except FileRefused as refused:
         report.reason = refused.kind
-        await progress.set(status="failed", error=refused.message, force=True)
+        await progress.set(status=DocumentStatus.FAILED, error=refused.message, force=True)
         return "failed"
     except ObjectMissing:
         report.reason = "object_missing"
-        await progress.set(status="failed", error="The stored file is missing; upload it again.", force=True)
+        await progress.set(
+            status=DocumentStatus.FAILED, error="The stored file is missing; upload it again.", force=True
+        )
         return "failed"
     except TRANSIENT as exc:
         tries = ctx.get("job_try", 1)
@@ -406,7 +411,7 @@ async def _ingest(ctx, document_id: str, user_id: str, report: JobReport) -> str
 
 async def _fail_quietly(progress: _Progress, message: str) -> None:
     try:
-        await progress.set(status="failed", error=message, force=True)
+        await progress.set(status=DocumentStatus.FAILED, error=message, force=True)
     except Exception:
         log.exception("could not record the failure of %s", progress.document_id)
 

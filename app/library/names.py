@@ -3,6 +3,7 @@
 import re
 import unicodedata
 
+from app.exceptions import InvalidInput
 from app.library.formats import format_for_name
 
 FOLDER_KINDS = ("semester", "subject", "book")
@@ -18,7 +19,7 @@ _FOLDER_PUNCTUATION = frozenset(" ._-")
 _FILE_NAME_FORBIDDEN = re.compile(r'[<>:"|?*]')
 
 
-class InvalidName(ValueError):
+class InvalidName(InvalidInput):
     """A name that cannot be used; the message is for the student."""
 
 

@@ -5,50 +5,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
 from app.auth.before_body import BeforeBodyRoute, before_body
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
-from app.ingestion.queue import queue_positions
-from app.ingestion.scan import scan_library
 from app.library import service
-from app.library.api import (
-    UPLOAD_LIMITS,
-    delete_document_or_404,
-    delete_folder_or_404,
-    document_or_404,
-    store_all,
-)
 from app.library.names import InvalidName
-from app.models import Document
+from app.library.uploads import UPLOAD_LIMITS, uploaded
+from app.queue import queue_positions
 from app.templating import is_htmx, templates
-from app.tenancy import Tenant, owned
+from app.tenancy import Tenant
 
 router = APIRouter(include_in_schema=False, route_class=BeforeBodyRoute)
 
 
-async def _folder_names(session, tenant: Tenant) -> dict[str, list[str]]:
-    names = {}
-    for key, column in (
-        ("semesters", Document.semester),
-        ("subjects", Document.subject),
-        ("books", Document.book),
-    ):
-        statement = owned(select(column).distinct().order_by(column), Document, tenant)
-        names[key] = list((await session.scalars(statement)).all())
-    return names
-
-
-async def _render(
+async def render_library(
     request: Request, session, tenant: Tenant, user, settings, *, q=None, status_code=200, **extra
-):
+) -> Response:
+    """The library page (or, for HTMX asking for `library-tree`, its tree alone), with `extra` shown."""
     documents = await service.list_documents(session, tenant, q=q)
     context = {
         "user": user,
         "active": "library",
         "q": q,
         "tree": service.library_tree(documents),
-        "names": await _folder_names(session, tenant),
+        "names": await service.folder_names(session, tenant),
         "queue_positions": await queue_positions(session, tenant),
         "max_upload_mb": settings.max_upload_mb,
         **extra,
@@ -59,7 +39,7 @@ async def _render(
     )
 
 
-@router.get("/library")
+@router.get("/library", name="library_page")
 async def library_page(
     request: Request,
     session: SessionDep,
@@ -68,12 +48,12 @@ async def library_page(
     settings: SettingsDep,
     q: str | None = None,
 ) -> Response:
-    return await _render(
+    return await render_library(
         request, session, tenant, user, settings, q=(q or "")[: service.MAX_QUERY_LENGTH] or None
     )
 
 
-@router.post("/library/upload", **UPLOAD_LIMITS)
+@router.post("/library/upload", name="library_upload", **UPLOAD_LIMITS)
 @before_body("upload")  # no anonymous or over-limit upload is spooled to disk
 async def upload_without_javascript(
     request: Request,
@@ -91,12 +71,12 @@ async def upload_without_javascript(
     try:
         folder = service.Folder.parse(semester, subject, book)
     except InvalidName as exc:
-        return await _render(
+        return await render_library(
             request, session, tenant, user, settings, status_code=400, error=str(exc), folder=typed
         )
     files = [f for f in files if f.filename]
     if not files:
-        return await _render(
+        return await render_library(
             request,
             session,
             tenant,
@@ -106,51 +86,46 @@ async def upload_without_javascript(
             error="Choose at least one file.",
             folder=typed,
         )
-    results = await store_all(request, session, tenant, settings, folder, files)
-    return await _render(request, session, tenant, user, settings, results=results, folder=typed)
+    results = await service.store_uploads(
+        session,
+        tenant,
+        request.app.state.storage,
+        settings,
+        folder=folder,
+        files=uploaded(files),
+        queue=request.app.state.arq,
+    )
+    return await render_library(request, session, tenant, user, settings, results=results, folder=typed)
 
 
-@router.get("/files/{document_id}/view")
+@router.get("/files/{document_id}/view", name="file_view")
 async def file_view(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID, unit: int = 1
 ) -> Response:
     """A file's text by slide, section or chapter, the cited one marked (`#unit-N` scrolls to it); a
     PDF opens itself at that page instead."""
-    document = await document_or_404(request, session, tenant, document_id, action="file.open")
+    document = await service.get_document(session, tenant, document_id, action="file.open")
     if document.format == "pdf":
         return RedirectResponse(f"/files/{document.id}/content#page={unit}", status_code=303)
-    units = await session.scalar(
-        owned(select(Document.units), Document, tenant).where(Document.id == document.id)
-    )
-    context = {"document": document, "units": units or [], "chosen": unit}
+    context = {
+        "document": document,
+        "units": await service.units_of(session, tenant, document),
+        "chosen": unit,
+    }
     return templates.TemplateResponse(request, "library/view.html", context)
 
 
-@router.get("/library/files/{document_id}/status")
+@router.get("/library/files/{document_id}/status", name="library_file_status")
 async def file_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> Response:
     """The status cell of one file, polled by the page while the file is ingested."""
-    document = await document_or_404(request, session, tenant, document_id, action="job.read")
+    document = await service.get_document(session, tenant, document_id, action="job.read")
     context = {"d": document, "queue_positions": await queue_positions(session, tenant)}
     return templates.TemplateResponse(request, "library/_status.html", context)
 
 
-@router.post("/library/scan")
-async def scan(
-    request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
-) -> Response:
-    result = await scan_library(
-        session,
-        tenant,
-        request.app.state.storage,
-        settings,
-        queue=request.app.state.arq,
-    )
-    return await _render(request, session, tenant, user, settings, scan=result)
-
-
-@router.delete("/library/files/{document_id}")
+@router.delete("/library/files/{document_id}", name="library_delete_file")
 async def delete_file(
     request: Request,
     session: SessionDep,
@@ -159,11 +134,11 @@ async def delete_file(
     settings: SettingsDep,
     document_id: uuid.UUID,
 ) -> Response:
-    await delete_document_or_404(request, session, tenant, document_id)
-    return await _render(request, session, tenant, user, settings)
+    await service.delete_document(session, tenant, request.app.state.storage, document_id=document_id)
+    return await render_library(request, session, tenant, user, settings)
 
 
-@router.delete("/library/folders")
+@router.delete("/library/folders", name="library_delete_folder")
 async def delete_folder(
     request: Request,
     session: SessionDep,
@@ -174,5 +149,7 @@ async def delete_folder(
     subject: str | None = None,
     book: str | None = None,
 ) -> Response:
-    await delete_folder_or_404(request, session, tenant, semester=semester, subject=subject, book=book)
-    return await _render(request, session, tenant, user, settings)
+    await service.delete_folder(
+        session, tenant, request.app.state.storage, semester=semester, subject=subject, book=book
+    )
+    return await render_library(request, session, tenant, user, settings)

@@ -27,6 +27,9 @@ class DocumentRead(BaseModel):
 
 
 class UploadedFile(BaseModel):
+    """One uploaded file's result: stored (`queued`/`uploaded`, with its id and key) or `rejected`
+    (with `code` and `error`, and the HTTP status a lone refused file is answered with)."""
+
     filename: str
     status: str
     id: uuid.UUID | None = None
@@ -34,6 +37,11 @@ class UploadedFile(BaseModel):
     job_id: uuid.UUID | None = Field(None, description="What `GET /api/jobs/{id}` takes (the file's `id`).")
     code: str | None = None
     error: str | None = None
+    http_status: int = Field(201, exclude=True)
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
 
 
 class UploadResponse(BaseModel):

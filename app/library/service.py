@@ -3,30 +3,35 @@
 import asyncio
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import audit
+from app import audit_log
 from app.config import Settings
 from app.db import after_commit, on_rollback
-from app.ingestion.queue import enqueue_ingest, queue_positions
+from app.exceptions import InvalidInput, NotYours
 from app.library.formats import SIGNATURE_WINDOW, FormatRefused, check_format
 from app.library.keys import document_key
 from app.library.names import InvalidName, file_name, folder_name
+from app.library.schemas import UploadedFile
 from app.library.storage import Storage
 from app.models import Document, User
+from app.models.document import DocumentStatus
+from app.queue import enqueue_ingest, queue_positions
 from app.tenancy import Tenant, owned
 from app.usage import service as usage
 
 MAX_QUERY_LENGTH = 200
 
 
-class DocumentNotFound(Exception):
-    """No such document in this tenant's library (it may exist, but not for them)."""
+class DocumentNotFound(NotYours):
+    """No such document or folder in this tenant's library (it may exist, but not for them)."""
+
+    default_message = "No such file in your library."
 
 
 @dataclass(frozen=True)
@@ -45,25 +50,8 @@ class Folder:
         return f"{self.semester} / {self.subject} / {self.book}"
 
 
-@dataclass
-class UploadResult:
-    filename: str
-    status: str  # the document's status ("queued"), or "rejected" with `code` and `error`
-    id: uuid.UUID | None = None
-    key: str | None = None
-    code: str | None = None
-    error: str | None = None
-    http_status: int = 201
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("http_status")
-        data["id"] = str(self.id) if self.id else None
-        return {key: value for key, value in data.items() if value is not None}
-
-
-def _rejected(filename: str, code: str, error: str, http_status: int = 400) -> UploadResult:
-    return UploadResult(filename=filename, status="rejected", code=code, error=error, http_status=http_status)
+def _rejected(filename: str, code: str, error: str, http_status: int = 400) -> UploadedFile:
+    return UploadedFile(filename=filename, status="rejected", code=code, error=error, http_status=http_status)
 
 
 def inspect_file(source: BinaryIO, limit: int) -> tuple[str, int, bytes]:
@@ -104,7 +92,7 @@ async def _usage(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
 
 async def _same_content_or_name(
     session: AsyncSession, tenant: Tenant, *, digest: str, folder: Folder, name: str
-) -> UploadResult | None:
+) -> UploadedFile | None:
     same = await session.scalar(owned(select(Document), Document, tenant).where(Document.sha256 == digest))
     if same is not None:
         where = f"{same.semester} / {same.subject} / {same.book} / {same.filename}"
@@ -137,7 +125,7 @@ async def store_upload(
     filename: str | None,
     source: BinaryIO,
     queue=None,
-) -> UploadResult:
+) -> UploadedFile:
     """Validate one uploaded file, store it and (once committed) queue its ingestion on `queue`.
 
     A refusal is a result with a reason, never a crash.
@@ -195,7 +183,7 @@ async def store_upload(
         sha256=digest,
         size_bytes=size,
         format=kind.name,
-        status="queued" if queue is not None else "uploaded",
+        status=DocumentStatus.QUEUED if queue is not None else DocumentStatus.UPLOADED,
     )
     try:
         async with session.begin_nested():  # only this file is undone if it loses a race
@@ -217,14 +205,34 @@ async def store_upload(
     if queue is not None:
         ahead = (await queue_positions(session, tenant)).get(document.id, 0)
         after_commit(session, lambda: enqueue_ingest(queue, document.id, tenant.user_id, files_ahead=ahead))
-    await audit.record(
+    await audit_log.record(
         session,
         action="upload",
         user_id=tenant.user_id,
         target=str(document.id),
         detail={"key": key, "size": size},
     )
-    return UploadResult(filename=name, status=document.status, id=document.id, key=key)
+    return UploadedFile(filename=name, status=document.status, id=document.id, key=key, job_id=document.id)
+
+
+async def store_uploads(
+    session: AsyncSession,
+    tenant: Tenant,
+    storage: Storage,
+    settings: Settings,
+    *,
+    folder: Folder,
+    files: list[tuple[str | None, BinaryIO]],
+    queue=None,
+) -> list[UploadedFile]:
+    """Each (file name, content) stored or refused on its own: the API and the no-JavaScript form share
+    it. How many files one request may carry is bounded before parsing (the upload routes' limits)."""
+    return [
+        await store_upload(
+            session, tenant, storage, settings, folder=folder, filename=name, source=source, queue=queue
+        )
+        for name, source in files
+    ]
 
 
 def _matching(tenant: Tenant, *, semester=None, subject=None, book=None, q=None):
@@ -260,12 +268,15 @@ async def list_documents(
     return list((await session.scalars(statement)).all())
 
 
-async def get_document(session: AsyncSession, tenant: Tenant, document_id: uuid.UUID) -> Document:
+async def get_document(
+    session: AsyncSession, tenant: Tenant, document_id: uuid.UUID, *, action: str = "file.read"
+) -> Document:
+    """The tenant's document; DocumentNotFound (recorded as a refused `action`) for any other id."""
     document = await session.scalar(
         owned(select(Document), Document, tenant).where(Document.id == document_id)
     )
     if document is None:
-        raise DocumentNotFound(document_id)
+        raise DocumentNotFound(action=action, user_id=tenant.user_id, target=str(document_id))
     return document
 
 
@@ -273,11 +284,11 @@ async def delete_document(
     session: AsyncSession, tenant: Tenant, storage: Storage, *, document_id: uuid.UUID
 ) -> None:
     """The document, its chunks (by cascade) and, once that has committed, its stored file."""
-    document = await get_document(session, tenant, document_id)
+    document = await get_document(session, tenant, document_id, action="file.delete")
     await session.delete(document)
     await session.flush()
     after_commit(session, lambda: storage.delete(document.storage_key))
-    await audit.record(
+    await audit_log.record(
         session,
         action="delete",
         user_id=tenant.user_id,
@@ -297,22 +308,22 @@ async def delete_folder(
 ) -> int:
     """Every document under a semester, a subject or a book. Returns how many were deleted."""
     if book and not subject:
-        raise DocumentNotFound("a book is chosen within a subject")
+        raise InvalidInput("Name the subject of the book to delete.")
     ids = select(_matching(tenant, semester=semester, subject=subject, book=book).subquery().c.id)
     result = await session.execute(
         delete(Document).where(Document.id.in_(ids)).returning(Document.storage_key)
     )
     keys = list(result.scalars())
+    target = " / ".join(part for part in (semester, subject, book) if part)
     if not keys:
-        raise DocumentNotFound(semester)
+        raise DocumentNotFound(action="folder.delete", user_id=tenant.user_id, target=target)
 
     async def remove_objects() -> None:
         for key in keys:
             await storage.delete(key)
 
     after_commit(session, remove_objects)
-    target = " / ".join(part for part in (semester, subject, book) if part)
-    await audit.record(
+    await audit_log.record(
         session,
         action="delete_folder",
         user_id=tenant.user_id,
@@ -320,6 +331,28 @@ async def delete_folder(
         detail={"documents": len(keys)},
     )
     return len(keys)
+
+
+async def folder_names(session: AsyncSession, tenant: Tenant) -> dict[str, list[str]]:
+    """The semesters, subjects and books in use, each list sorted (what the upload form offers)."""
+    names = {}
+    for key, column in (
+        ("semesters", Document.semester),
+        ("subjects", Document.subject),
+        ("books", Document.book),
+    ):
+        statement = owned(select(column).distinct().order_by(column), Document, tenant)
+        names[key] = list((await session.scalars(statement)).all())
+    return names
+
+
+async def units_of(session: AsyncSession, tenant: Tenant, document: Document) -> list[dict]:
+    """The slides, sections or chapters of a non-PDF document, as parsing stored them (loaded only here:
+    the column is deferred)."""
+    units = await session.scalar(
+        owned(select(Document.units), Document, tenant).where(Document.id == document.id)
+    )
+    return units or []
 
 
 def library_tree(documents: list[Document]) -> dict[str, dict[str, dict[str, list[Document]]]]:

@@ -1,11 +1,11 @@
 """Every table, imported here so Alembic sees them all."""
 
-from app.models.audit import AuditLog
-from app.models.audit_run import IsolationAuditRun
+from app.models.audit_log import AuditLog
 from app.models.chunk import Chunk
 from app.models.conversation import Conversation, Message
 from app.models.document import DOCUMENT_STATUSES, Document
 from app.models.document_term import DocumentTerm
+from app.models.isolation_run import IsolationAuditRun
 from app.models.revoked_token import RevokedToken
 from app.models.usage import UsageMonth
 from app.models.user import User

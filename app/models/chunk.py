@@ -16,7 +16,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.config import get_settings
 from app.db import Base
 
 
@@ -58,4 +57,6 @@ class Chunk(Base):
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', text)", persisted=True), deferred=True
     )
-    embedding: Mapped[list[float] | None] = mapped_column(Vector(get_settings().embedding_dim))
+    # Its dimension is the deployment's EMBEDDING_DIM, which the database column holds (set by the
+    # migrations and `app.ingestion.dimension`); the model does not repeat it.
+    embedding: Mapped[list[float] | None] = mapped_column(Vector())

@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -16,6 +17,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base
+
+
+class AnswerMode(StrEnum):
+    """How an answer was made: written by the model from the passages, quoted from them (no model
+    configured), or a refusal because the library does not hold the answer."""
+
+    GENERATED = "generated"
+    EXTRACTIVE = "extractive"
+    NOT_FOUND = "not_found"
 
 
 class Conversation(Base):
@@ -50,6 +60,10 @@ class Message(Base):
             ["conversation_id", "user_id"], ["conversations.id", "conversations.user_id"], ondelete="CASCADE"
         ),
         CheckConstraint("role in ('user', 'assistant')", name="role"),
+        CheckConstraint(
+            "mode is null or (role = 'assistant' and mode in ('generated', 'extractive', 'not_found'))",
+            name="mode",
+        ),
         Index("ix_messages_conversation_id_created_at", "conversation_id", "created_at"),
     )
 
@@ -61,4 +75,7 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     sources: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]")
+    # An assistant message's AnswerMode (null for the question, and for answers stored before 0015 that
+    # the migration could not tell).
+    mode: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -18,7 +19,19 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 from app.db import Base
 from app.library.formats import FORMATS
 
-DOCUMENT_STATUSES = ("uploaded", "queued", "parsing", "embedding", "ready", "failed")
+
+class DocumentStatus(StrEnum):
+    """Where a document is on its way to being searchable, in order."""
+
+    UPLOADED = "uploaded"  # stored, not queued yet (Scan library queues it)
+    QUEUED = "queued"
+    PARSING = "parsing"
+    EMBEDDING = "embedding"
+    READY = "ready"
+    FAILED = "failed"
+
+
+DOCUMENT_STATUSES = tuple(status.value for status in DocumentStatus)
 
 
 class Document(Base):

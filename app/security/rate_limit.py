@@ -13,17 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from fastapi import Depends, HTTPException, Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from app import metrics
-from app.auth.backend import optional_active_user
-from app.auth.users import client_ip
 from app.config import Settings
-from app.db import SessionDep, release
-from app.models import User
+from app.exceptions import LimitReached
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +81,7 @@ class RateLimiter:
         if refused is not None:
             wait, scope = refused
             metrics.RATE_LIMIT_REFUSALS.labels(action, scope).inc()
-            raise HTTPException(
-                status_code=429,
-                detail=f"Too many {WHAT[action]}. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            raise LimitReached(
+                f"Too many {WHAT[action]}. Try again in {wait} second{'s' if wait != 1 else ''}.",
                 headers={"Retry-After": str(wait)},
             )
-
-
-def rate_limit(action: Action):
-    """A dependency that counts the request against `action`'s limits, or answers 429."""
-
-    async def check(
-        request: Request, session: SessionDep, user: User | None = Depends(optional_active_user)
-    ) -> None:
-        await release(session)  # no pooled connection is held while Redis counts
-        # Log-in: the per-account limit is counted where the account is known for certain, by the
-        # user manager as it authenticates (UserManager.authenticate), never from a form field here.
-        who = str(user.id) if user and action != "login" else None
-        limiter: RateLimiter = request.app.state.rate_limiter
-        await limiter.enforce(action, ip=client_ip(request), who=who)
-
-    return Depends(check)

@@ -1,6 +1,10 @@
 """The one place tenant scope is decided and applied.
 
-A `Tenant` is made only by the auth dependency (`app.deps.get_tenant`). Binding it to a session makes
+A `Tenant` is always the id of a user the code already trusts, never one a client names: for a request,
+the authenticated user (`app.deps.get_tenant`; an admin acting in their own name, `app.admin.deps`);
+for the worker, the user its job was queued for (`app.ingestion.tasks`); for the user manager and the
+activity log, the user the event is about; for the CLI's bulk ingestion and evaluation, the account
+named on the command line. Binding it to a session makes
 every transaction of that session start with `set_config('app.user_id', <id>, true)`, which is what the
 row-level security policies on tenant tables read. A session with no tenant sets it to '' — and the
 policies then match no row at all.

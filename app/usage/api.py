@@ -50,7 +50,7 @@ async def my_usage(
     return _out(chosen, await usage_of(session, tenant, chosen), limits_of(user, settings))
 
 
-@router.get("/account", include_in_schema=False)
+@router.get("/account", name="account_page", include_in_schema=False)
 async def account_page(
     request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
 ) -> Response:

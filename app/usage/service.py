@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import metrics
 from app.config import Settings
+from app.exceptions import LimitReached
 from app.models import Document, UsageMonth, User
 from app.tenancy import Tenant, owned
 
@@ -203,12 +205,12 @@ def limits_of(user: User, settings: Settings) -> Limits:
     )
 
 
-class UsageLimitReached(Exception):
+class UsageLimitReached(LimitReached):
     """A monthly limit is used up; the message says which, and when it starts again."""
 
     def __init__(self, limit: str, message: str) -> None:
         super().__init__(message)
-        self.limit, self.message = limit, message
+        self.limit = limit
 
 
 async def ensure_within_limits(session: AsyncSession, tenant: Tenant, settings: Settings) -> None:
@@ -224,12 +226,14 @@ async def ensure_within_limits(session: AsyncSession, tenant: Tenant, settings: 
     usage = Usage.of(row) if row else Usage()
     again = next_month(month).strftime("%-d %B %Y")
     if limits.questions is not None and usage.questions >= limits.questions:
+        metrics.USAGE_LIMIT_REFUSALS.labels("questions").inc()
         raise UsageLimitReached(
             "questions",
             f"You have asked {usage.questions} of your {limits.questions} questions this month. "
             f"You can ask again from {again}.",
         )
     if tokens_apply and usage.llm_tokens >= limits.llm_tokens:
+        metrics.USAGE_LIMIT_REFUSALS.labels("llm_tokens").inc()
         raise UsageLimitReached(
             "llm_tokens",
             f"Your answers this month have used {usage.llm_tokens:,} of your {limits.llm_tokens:,} "

@@ -1,4 +1,4 @@
-// The chat page: streams answers from /api/chat/stream (server-sent events over fetch), renders source
+// The chat page: streams answers from /api/chat/stream (server-sent events over fetch), shows source
 // chips, opens a cited page in the PDF pane, and narrows the scope pickers to the chosen semester.
 // Without JavaScript the question form posts to /chat and the page reloads with the answer.
 (function () {
@@ -79,45 +79,14 @@
     return article;
   }
 
-  function chipFor(source) {
-    var chip;
-    if (source.deleted) {
-      chip = document.createElement("span");
-      chip.className = "chip deleted";
-      chip.title = "The file this came from has been deleted";
-      chip.textContent = "[" + source.n + "] source deleted";
-    } else {
-      chip = document.createElement("button");
-      chip.type = "button";
-      chip.className = "chip";
-      chip.dataset.document = source.document_id;
-      var where = source.location || "p. " + source.page;
-      chip.dataset.page = source.page;
-      chip.dataset.where = where;
-      chip.dataset.url = "/files/" + source.document_id + ((source.format || "pdf") === "pdf"
-        ? "/content#page=" + source.page
-        : "/view?unit=" + source.page + "#unit-" + source.page);
-      chip.dataset.book = source.book;
-      chip.title = source.quote;
-      chip.textContent = "[" + source.n + "] " + source.book + ", " + where;
-    }
-    chip.dataset.n = source.n;
-    return chip;
-  }
-
   function finish(article, data) {
     var bubble = article.querySelector(".bubble");
     article.classList.remove("pending");
     bubble.innerHTML = data.answer_html; // sanitised by the server (app/chat/markdown.py)
     if (data.mode === "not_found") article.classList.add("notice");
     if (data.mode === "extractive") article.classList.add("extractive");
-    if (data.sources && data.sources.length) {
-      var list = document.createElement("div");
-      list.className = "sources";
-      list.setAttribute("aria-label", "Sources");
-      data.sources.forEach(function (source) { list.appendChild(chipFor(source)); });
-      article.appendChild(list);
-    }
+    // The chips as the server renders them for stored answers too (templates/chat/_sources.html).
+    if (data.sources_html) article.insertAdjacentHTML("beforeend", data.sources_html);
     titleCitations(article);
   }
 
@@ -145,11 +114,11 @@
     root.dataset.conversation = id;
     form.elements.conversation_id.value = id;
     if (isNew) {
-      history.replaceState(history.state, "", "/chat/" + id);
+      history.replaceState(history.state, "", root.dataset.conversationUrl.replace("{id}", id));
       document.title = question.dataset.asked + " · StudyRAG";
     }
     if (window.htmx) {
-      htmx.ajax("GET", "/chat/history", { target: "#chat-history", swap: "outerHTML" });
+      htmx.ajax("GET", root.dataset.historyUrl, { target: "#chat-history", swap: "outerHTML" });
     }
   }
 
@@ -189,14 +158,14 @@
     scrollToEnd();
     var body = Object.assign({ query: text, conversation_id: conversationId }, scope());
     try {
-      var response = await fetch("/api/chat/stream", {
+      var response = await fetch(root.dataset.streamUrl, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify(body),
       });
       if (response.status === 401) {
-        window.location = "/login?next=" + encodeURIComponent(window.location.pathname);
+        window.location = root.dataset.loginUrl + "?next=" + encodeURIComponent(window.location.pathname);
         return;
       }
       if (!response.ok) {
@@ -286,7 +255,7 @@
 
   function openSource(chip) {
     // A PDF opens at its page; slides, sections and chapters in the text viewer, at the cited one.
-    var url = chip.dataset.url || "/files/" + chip.dataset.document + "/content#page=" + chip.dataset.page;
+    var url = chip.dataset.url; // from templates/chat/_sources.html
     document.getElementById("pdf-book").textContent = chip.dataset.book;
     document.getElementById("pdf-page").textContent =
       chip.dataset.where && chip.dataset.where.indexOf("p. ") !== 0 ? chip.dataset.where : "page " + chip.dataset.page;

@@ -1,5 +1,6 @@
-// Uploads each chosen or dropped PDF on its own request to /api/upload, with a progress bar per file,
-// then asks the library tree to refresh. Without JavaScript the form posts to /library/upload instead.
+// Uploads each chosen or dropped file on its own request to the upload API (the form's data-upload-url),
+// with a progress bar per file, then asks the library tree to refresh. Without JavaScript the form posts
+// to its action instead.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -41,7 +42,7 @@
       });
       data.append("file", file, file.name);
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", "/api/upload");
+      xhr.open("POST", form.dataset.uploadUrl);
       xhr.upload.onprogress = function (event) {
         if (event.lengthComputable) {
           ui.bar.value = Math.round((event.loaded / event.total) * 100);
@@ -54,7 +55,7 @@
           ui.note.textContent = "added";
           ui.item.className = "ok";
         } else if (xhr.status === 401) {
-          window.location = "/login?next=/library";
+          window.location = form.dataset.loginUrl;
         } else {
           ui.note.textContent = errorOf(xhr);
           ui.item.className = "bad";

@@ -311,7 +311,7 @@ async def test_a_flood_of_refusals_is_counted_not_written_row_by_row(
     of that minute becomes one row with the count, so the evidence is all there in a few rows."""
     import time
 
-    from app import audit
+    from app import audit_log
 
     monkeypatch.setattr(get_settings(), "audit_refusals_per_minute", 3)
     student = await new_student(client)
@@ -320,7 +320,7 @@ async def test_a_flood_of_refusals_is_counted_not_written_row_by_row(
         assert (await student.get(f"/api/files/{uuid.uuid4()}")).status_code == 404
         assert (await student.get("/api/admin/users")).status_code == 404
     minutes = int(time.time() // 60) - int(started // 60) + 1
-    await audit.flush_refusal_counts(app.state.arq, app.state.sessionmaker, now=time.time() + 61)
+    await audit_log.flush_refusal_counts(app.state.arq, app.state.sessionmaker, now=time.time() + 61)
 
     async with superuser_engine.connect() as conn:
         rows = (

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.admin.audits import clean_storage
 from app.admin.isolation import catalog_checks, check_storage
+from app.admin.isolation_runs import clean_storage
 from app.config import get_settings
 from app.library.keys import document_key
 from app.library.storage import LocalStorage, make_storage

@@ -150,3 +150,60 @@ async def test_the_models_and_the_migrations_agree(owner_engine):
 
     async with owner_engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+async def test_answers_stored_before_0015_get_their_mode_from_what_they_hold(services, superuser_engine):
+    """A refusal, an extractive answer and a generated one, written under 0014 (no `mode` column), are
+    told apart by the upgrade; the questions keep none."""
+    import asyncio
+    import json
+    import uuid
+
+    await asyncio.to_thread(downgrade, services.database_url, "0014")
+    user_id, conversation_id = uuid.uuid4(), uuid.uuid4()
+    source = json.dumps([{"n": 1, "document_id": str(uuid.uuid4()), "page": 3}])
+    rows = {
+        "question": ("user", "What is a tree?", "[]"),
+        "refusal": ("assistant", "This is not in your library (in S1). Try a wider scope.", "[]"),
+        "extractive": ("assistant", "*No language model is configured — these are the passages*", source),
+        "generated": ("assistant", "A tree is a connected acyclic graph [1].", source),
+    }
+    try:
+        async with superuser_engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "insert into users (id, email, hashed_password, is_active, is_superuser, is_verified)"
+                    " values (:id, :email, 'x', true, false, false)"
+                ),
+                {"id": user_id, "email": f"migrated-{user_id}@example.com"},
+            )
+            await conn.execute(
+                text("insert into conversations (id, user_id) values (:id, :user)"),
+                {"id": conversation_id, "user": user_id},
+            )
+            for n, (role, content, sources) in enumerate(rows.values()):
+                await conn.execute(
+                    text(
+                        "insert into messages (user_id, conversation_id, role, content, sources, created_at)"
+                        " values (:user, :conversation, :role, :content, cast(:sources as jsonb),"
+                        " now() + make_interval(secs => :n))"
+                    ),
+                    {
+                        "user": user_id,
+                        "conversation": conversation_id,
+                        "role": role,
+                        "content": content,
+                        "sources": sources,
+                        "n": n,
+                    },
+                )
+    finally:
+        await asyncio.to_thread(upgrade, services.database_url)
+    async with superuser_engine.connect() as conn:
+        modes = (
+            await conn.execute(
+                text("select mode from messages where conversation_id = :c order by created_at"),
+                {"c": conversation_id},
+            )
+        ).scalars()
+        assert list(modes) == [None, "not_found", "extractive", "generated"]

@@ -130,8 +130,8 @@ async def test_metrics_are_for_this_machine_or_the_metrics_token(app, monkeypatc
 async def test_queue_depth_and_the_oldest_jobs_age_come_from_the_queue(app):
     from arq.constants import default_queue_name, job_key_prefix
 
-    from app.ingestion.queue import enqueue_ingest, job_id
     from app.metrics import queue_state
+    from app.queue import enqueue_ingest, job_id
 
     redis = app.state.arq
     depth, _ = await queue_state(redis)

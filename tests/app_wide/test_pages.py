@@ -151,3 +151,20 @@ async def test_the_vendored_htmx_matches_the_integrity_hash():
 
     digest = hashlib.sha384((PROJECT_ROOT / "static/js/htmx.min.js").read_bytes()).digest()
     assert "sha384-" + base64.b64encode(digest).decode() == HTMX_INTEGRITY
+
+
+async def test_every_route_has_a_name_of_its_own(app):
+    """Pages link by route name (`path_for`): a name two routes shared would link to whichever came first.
+    The shared app is the app as built: a test that adds routes adds them to an app of its own."""
+    from collections import Counter
+
+    from app.routing import api_routes
+
+    names = Counter(route.name for _, route in api_routes(app))
+    assert [name for name, count in names.items() if count > 1] == []
+
+
+def test_plural_agrees_with_the_count():
+    from app.templating import plural
+
+    assert [plural("file", n) for n in (0, 1, 2)] == ["files", "file", "files"]

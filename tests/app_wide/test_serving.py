@@ -229,8 +229,8 @@ async def test_serve_with_two_web_processes_shares_limits_and_survives_a_killed_
 def test_client_address_comes_from_the_proxys_own_header_only_when_configured():
     from starlette.requests import Request
 
-    from app.auth.users import client_ip
     from app.config import get_settings
+    from app.web import client_ip
 
     headers = [(b"x-forwarded-for", b"198.51.100.4"), (b"fly-client-ip", b"203.0.113.50")]
     request = Request({"type": "http", "headers": headers, "client": ("10.0.0.9", 5000)})

@@ -25,7 +25,72 @@ async def _upload_and_wait_until_ready(page) -> None:
         await worker.stop()
 
 
-async def test_ask_open_a_cited_page_and_follow_up(page):
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+async def _on_a_phone(browser, base_url: str, page, conversation_url: str) -> None:
+    """The same student opens the conversation on a 390 px phone: the messages show and the composer,
+    on screen, covers none of them; a cited page fills the screen at its page, and Close goes back."""
+    phone = await browser.new_context(
+        base_url=base_url,
+        viewport={"width": 390, "height": 844},
+        storage_state=await page.context.storage_state(),
+    )
+    try:
+        tab = await phone.new_page()
+        tab.set_default_timeout(15_000)
+        await tab.goto(conversation_url)
+        messages = tab.locator("#chat-messages")
+        composer = tab.locator("#chat-form")
+        last = messages.locator(".message").last
+        await expect(last).to_be_visible()
+        await expect(tab.get_by_label("Your question")).to_be_in_viewport()
+        list_box, composer_box = await messages.bounding_box(), await composer.bounding_box()
+        assert list_box["height"] >= 250, list_box  # room to read an answer
+        assert not _overlap(list_box, composer_box), (list_box, composer_box)
+        assert composer_box["y"] + composer_box["height"] <= 844, composer_box  # in reach, no scrolling
+        # The conversation opens at its end: the last answer's sources are in view above the composer.
+        chip = last.locator(".sources button.chip").first
+        await expect(chip).to_be_in_viewport()
+        chip_box = await chip.bounding_box()
+        assert chip_box["y"] + chip_box["height"] <= composer_box["y"], (chip_box, composer_box)
+        assert await tab.evaluate("document.documentElement.scrollWidth") <= 390
+        await screenshot(tab, "chat-phone")
+
+        pane = tab.locator("#pdf-pane")
+        await expect(pane).to_be_hidden()  # no empty box before a citation is opened
+        await chip.click()
+        await expect(pane).to_be_visible()
+        assert await pane.bounding_box() == {"x": 0, "y": 0, "width": 390, "height": 844}
+        frame = pane.locator("#pdf-frame")
+        page_number = await chip.get_attribute("data-page")
+        await expect(frame).to_have_attribute("src", re.compile(rf"/content#page={page_number}$"))
+        assert (await frame.bounding_box())["height"] >= 500  # the page, not a strip
+        await expect(pane.locator("#pdf-page")).to_have_text(f"page {page_number}")
+        back = pane.get_by_role("button", name="Close")
+        await expect(back).to_be_in_viewport()
+        await tab.wait_for_timeout(1000)  # only for the screenshot: the PDF viewer paints in its own time
+        await screenshot(tab, "chat-phone-source")
+        await back.click()
+        await expect(pane).to_be_hidden()
+        await expect(chip).to_be_in_viewport()  # back where the student was
+        await expect(tab.get_by_label("Your question")).to_be_in_viewport()
+
+        # The other pages fit the phone's width too.
+        for path in ("/library", "/account"):
+            await tab.goto(path)
+            assert await tab.evaluate("document.documentElement.scrollWidth") <= 390, path
+    finally:
+        await phone.close()
+
+
+async def test_ask_open_a_cited_page_and_follow_up(page, browser, live_server):
     await sign_up(page)
     await _upload_and_wait_until_ready(page)
 
@@ -114,9 +179,7 @@ async def test_ask_open_a_cited_page_and_follow_up(page):
     await answers.nth(1).locator(".sources button.chip").first.click()
     await expect(frame).to_be_visible()
 
-    await page.set_viewport_size({"width": 390, "height": 844})
-    await screenshot(page, "chat-phone")
-    await page.set_viewport_size({"width": 1200, "height": 800})
+    await _on_a_phone(browser, live_server, page, conversation_url)
 
     await page.get_by_role("button", name="Close").click()
 

@@ -85,6 +85,10 @@ async def test_extractive_answer_without_a_model_cites_real_pages(library):
     assert all(f"[{s['n']}]" in reply["answer"] for s in reply["sources"])
     assert "tautolog" in " ".join(s["quote"].lower() for s in reply["sources"])
     assert_quotes_on_their_pages(reply["sources"])
+    # The chips the page shows, rendered by the server: one per source, opening its page.
+    first = reply["sources"][0]
+    assert reply["sources_html"].count('class="chip"') == len(reply["sources"])
+    assert f'data-url="/files/{first["document_id"]}/content#page={first["page"]}"' in reply["sources_html"]
 
 
 async def test_a_term_of_two_books_scoped_to_one_cites_only_that_book(library):
@@ -131,7 +135,12 @@ async def test_a_question_the_library_cannot_answer_is_refused(library):
     ada, _ = library
     reply = await ask(ada, query="What is the best recipe for a chocolate cake with buttercream?")
     assert reply["mode"] == "not_found"
-    assert reply["sources"] == []
+    assert reply["sources"] == [] and reply["sources_html"] == ""
+    # The refusal keeps its mode: the conversation says so, and its page shows it as a notice.
+    stored = (await ada.get(f"/api/conversations/{reply['conversation_id']}")).json()
+    assert [m["mode"] for m in stored] == [None, "not_found"]
+    page = await ada.get(f"/chat/{reply['conversation_id']}")
+    assert page.status_code == 200 and 'class="message assistant notice' in page.text
 
 
 @pytest.fixture
@@ -210,6 +219,7 @@ async def test_conversations_keep_history_and_follow_ups_use_it(library, model, 
     assert listed[0] == {"id": conversation, "title": "What is a tautology?"}
     messages = (await ada.get(f"/api/conversations/{conversation}")).json()
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert [m["mode"] for m in messages] == [None, "generated", None, "generated"]
     assert messages[1]["sources"][0]["deleted"] is False
 
     # B cannot read, continue or delete it.

@@ -8,8 +8,8 @@ import pypdfium2 as pdfium
 from sqlalchemy import text
 
 from app.db import make_sessionmaker
-from app.ingestion.queue import enqueue_ingest
 from app.ingestion.text import normalise
+from app.queue import enqueue_ingest
 from app.tenancy import Tenant, bind_tenant
 from tests.support.corpus import BAD, BOOKS
 from tests.support.ingestion import WorkerProcess, run_worker_until_idle, wait_for

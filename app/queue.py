@@ -1,4 +1,5 @@
-"""Putting documents on the ingestion queue, fairly between students.
+"""The ingestion queue, fairly between students: the library puts documents on it, the worker takes
+them off. Neither owns it, so neither imports the other for it.
 
 The job id is the document's, so a document is queued once. arq serves its queue in score order, and a
 job's score is normally the time it was queued: one student's 50 books would hold back everyone who
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Document
+from app.models.document import DocumentStatus
 from app.tenancy import Tenant, owned
 
 # Scores in milliseconds since 1970: rank k is k × RANK_STRIDE after FLOOR; inside a rank, the second
@@ -67,7 +69,7 @@ async def queue_positions(session: AsyncSession, tenant: Tenant) -> dict[uuid.UU
     (the order their jobs were ranked in: by upload time)."""
     statement = (
         owned(select(Document.id), Document, tenant)
-        .where(Document.status == "queued")
+        .where(Document.status == DocumentStatus.QUEUED)
         .order_by(Document.created_at, Document.id)
     )
     return {document_id: ahead for ahead, document_id in enumerate((await session.scalars(statement)).all())}

@@ -6,7 +6,7 @@ from fastapi_users import exceptions
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from pydantic import ValidationError
 
-from app import audit
+from app import audit_log
 from app.auth.schemas import UserCreate
 from app.auth.users import UserManager
 from app.db import make_engine, make_sessionmaker
@@ -37,7 +37,7 @@ async def make_admin(urls: ServiceUrls, *, email: str, name: str, ask_password: 
                     raise ValueError(exc.reason) from None
                 created = True
             await bind_tenant(session, Tenant(user.id))
-            await audit.record(
+            await audit_log.record(
                 session, action="admin.grant", user_id=user.id, target=email, detail={"via": "cli"}
             )
             await session.commit()

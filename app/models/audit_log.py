@@ -15,7 +15,7 @@ class AuditLog(Base):
     __table_args__ = (
         Index("ix_audit_log_user_id_created_at", "user_id", "created_at"),
         Index("ix_audit_log_action_created_at", "action", "created_at"),
-        # Rows are written with plain INSERTs (see app.audit): reading back rows that have no user is
+        # Rows are written with plain INSERTs (see app.audit_log): reading back rows that have no user is
         # not allowed to the app role, so RETURNING would fail.
         {"implicit_returning": False},
     )

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.admin.access import admin_rows
 from app.admin.isolation import STORAGE_CHECK, CheckResult, run_audit, storage_problems
-from app.audit import record, record_as
+from app.audit_log import record, record_as
+from app.exceptions import NotFound
 from app.library.storage import Storage
 from app.models import IsolationAuditRun, User
 from app.tenancy import Tenant, bind_tenant
@@ -53,6 +54,17 @@ async def run_and_record(
 async def history(session: AsyncSession, limit: int = HISTORY_SIZE) -> list[IsolationAuditRun]:
     runs = await session.scalars(select(IsolationAuditRun).order_by(IsolationAuditRun.id.desc()).limit(limit))
     return list(runs)
+
+
+class RunNotFound(NotFound):
+    default_message = "No such audit run."
+
+
+async def get_run(session: AsyncSession, run_id: int) -> IsolationAuditRun:
+    run = await session.get(IsolationAuditRun, run_id)
+    if run is None:
+        raise RunNotFound()
+    return run
 
 
 def results_of(run: IsolationAuditRun) -> list[CheckResult]:

@@ -1,0 +1,3 @@
+"""The session cookie's name: auth sets the cookie, the cross-site guard looks for it."""
+
+COOKIE_NAME = "studyrag_auth"
