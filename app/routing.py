@@ -8,16 +8,17 @@ from functools import lru_cache
 
 from fastapi.routing import APIRoute
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, compile_path
+from starlette.routing import BaseRoute, Route, compile_path
 
 
-def api_routes(app: Starlette) -> list[tuple[str, APIRoute]]:
-    """(full path, route) for each API route, walking included routers."""
-    found: list[tuple[str, APIRoute]] = []
+def every_route(app: Starlette) -> list[tuple[str, Route]]:
+    """(full path, route) for each route, API routes and plain Starlette ones (e.g. `/openapi.json`) alike,
+    walking included routers. Mounts (static files) are not walked."""
+    found: list[tuple[str, Route]] = []
 
     def walk(routes: Sequence[BaseRoute], prefix: str) -> None:
         for route in routes:
-            if isinstance(route, APIRoute):
+            if isinstance(route, Route):
                 found.append((prefix + route.path, route))
             elif hasattr(route, "original_router") and hasattr(route, "include_context"):
                 # FastAPI's _IncludedRouter (private, so known by what it holds)
@@ -25,6 +26,16 @@ def api_routes(app: Starlette) -> list[tuple[str, APIRoute]]:
 
     walk(app.routes, "")
     return found
+
+
+def api_routes(app: Starlette) -> list[tuple[str, APIRoute]]:
+    """(full path, route) for each API route."""
+    return [(path, route) for path, route in every_route(app) if isinstance(route, APIRoute)]
+
+
+def plain_routes(app: Starlette) -> list[tuple[str, Route]]:
+    """(full path, route) for each plain Starlette route that is not an API route."""
+    return [(path, route) for path, route in every_route(app) if not isinstance(route, APIRoute)]
 
 
 @lru_cache(maxsize=8)

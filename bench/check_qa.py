@@ -21,7 +21,10 @@ from pathlib import Path
 import pypdfium2 as pdfium
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOKS = ROOT.parent / "shared" / "corpus" / "books"
+sys.path.insert(0, str(ROOT))
+
+from tests.support.corpus import BOOKS  # noqa: E402
+
 N_KEYWORDS = 5
 STOPWORD_TEXT = """
     about after also because before being between both could does each either every from have into itself

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.ingestion import embeddings  # noqa: E402
 from app.ingestion.embeddings import LocalEmbedder  # noqa: E402
+from tests.support.corpus import BOOKS as CORPUS  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "books"
 CHUNK_CHARS = 1000
 CORPUS_GOAL = 3500  # chunks in the product goal: the whole corpus in well under 45 s
 

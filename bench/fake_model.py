@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat model for bench/load.py: tests/fake_openai.py in a process of its own.
+"""An OpenAI-compatible chat model for bench/load.py: tests/support/fake_openai.py in a process of its own.
 
     .venv/bin/python bench/fake_model.py [--word-ms 0]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openai import FakeOpenAI  # noqa: E402
+from tests.support.fake_openai import FakeOpenAI  # noqa: E402
 
 REPLY = (
     "The passages answer this directly. In short, the book explains the idea step by step and gives "

@@ -26,10 +26,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
-BOOKS = ROOT.parent / "shared" / "corpus" / "books"
-SCANNED_SOURCE = BOOKS / "think_python_2e.pdf"
 _WORD = re.compile(r"[a-z0-9]+")
 sys.path.insert(0, str(ROOT))
+from tests.support.corpus import BOOKS  # noqa: E402
+
+SCANNED_SOURCE = BOOKS / "think_python_2e.pdf"
 os.environ.update(ENVIRONMENT="development", VAR_DIR=str(BENCH_VAR))
 for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET"):
     os.environ.pop(name, None)

@@ -9,7 +9,7 @@
 Starts its own server: `studyrag serve` on a free loopback port with VAR_DIR=var/bench-load (fresh each
 run, left in place afterwards, like the other benches), so embedded Postgres and Redis of its own; with
 --web-workers N passed on to `serve` when the command has that option. `--mode generated` also starts
-bench/fake_model.py (tests/fake_openai.py in a process) and points OPENAI_API_KEY / OPENAI_BASE_URL at
+bench/fake_model.py (tests/support/fake_openai.py in a process) and points OPENAI_API_KEY / OPENAI_BASE_URL at
 it, so answers are generated and streamed; --model-word-ms makes that model write slowly.
 
 Setup: as many student accounts as the largest step, signed up through `POST /auth/register`. Each holds
@@ -54,7 +54,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BENCH_VAR = ROOT / "var" / "bench-load"
-BOOKS = ROOT.parent / "shared" / "corpus" / "books"
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
@@ -62,6 +61,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.load_setup import questions_for, search_terms, set_up, warm_up  # noqa: E402
+from tests.support.corpus import BOOKS  # noqa: E402
 
 # Every simulated student comes from 127.0.0.1: per-address limits would count the whole class as one.
 RAISED_LIMITS = {

@@ -112,11 +112,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench-retrieval"
-CORPUS = ROOT.parent / "shared" / "corpus" / "books"
 QUESTIONS = ROOT / "bench" / "qa_dev.jsonl"
 STATE = BENCH_VAR / "library.json"
 CORPUS_CACHE = ROOT / "var" / "bench-retrieval-corpus" / "embeddings.npz"
 sys.path.insert(0, str(ROOT))
+from tests.support.corpus import BOOKS as CORPUS  # noqa: E402
+
 os.environ.update(ENVIRONMENT="development", VAR_DIR=str(BENCH_VAR))
 for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET"):
     os.environ.pop(name, None)

@@ -1,21 +1,27 @@
 """Real services for the whole suite: embedded Postgres (+pgvector) and Redis, started once.
 
 The environment is set before any `app` module is imported, so settings, cookie flags and the app
-itself are built for the test cluster. Tests commit for real (as the app does) and keep apart by
-using fresh users; the cluster is new for every run.
+itself are built for the test cluster; the cluster is new for every run. Helpers live in tests.support.
+
+Isolation: tests that go through the app commit for real, as the app does, and keep apart by using
+fresh users (`tests.support.accounts.new_email`), not by a transaction rolled back after each test.
+What they check is written on connections the app opens itself (each request's session from its pool;
+`audit.record_now`'s refusals and failures on a connection of their own, committed although the
+request is rolled back; the arq worker, in this process or as `studyrag worker`; uvicorn servers in
+other processes) and read back on others (the owner's, the superuser's). One outer transaction could
+hold none of that without changing what is tested: a refusal's audit row must outlive its request's
+rollback, and one connection cannot serve a request, its audit write and a worker at once. Tests that
+plant what must never be committed and look only through their own connection (a disabled policy, a
+dropped constraint) use `superuser_rollback`, rolled back after the test.
 """
 
 import os
 import secrets
 import shutil
-import uuid
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# Per run, so two runs on one machine (a developer and CI, or parallel sessions) never share a cluster.
-TEST_VAR = ROOT / "var" / "test" / f"run-{os.getpid()}"
+from tests.support.paths import TEST_VAR
 
 os.environ.update(
     ENVIRONMENT="test",
@@ -40,15 +46,12 @@ for name in ("DATABASE_URL", "APP_DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPEN
     os.environ.pop(name, None)
 
 import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine  # noqa: E402
 
 from app.config import get_settings  # noqa: E402
 from app.db import make_engine  # noqa: E402
 from app.embedded import EmbeddedServices, ServiceUrls  # noqa: E402
-
-PASSWORD = "a fine long passphrase"
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +80,20 @@ async def app(services):
 
 
 @pytest.fixture
+def own_app(app):
+    """An app of this test's own, built as the shared one is and on its services (engine, queue, storage;
+    a copy of its state, not entered twice): for a test that adds routes, which the shared app must
+    never grow for the tests after it."""
+    from starlette.datastructures import State
+
+    from app.main import create_app
+
+    own = create_app()
+    own.state = State(dict(app.state._state))
+    return own
+
+
+@pytest.fixture
 async def client(app) -> httpx.AsyncClient:
     # https: the auth cookie is `Secure` outside development.
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4711))
@@ -101,37 +118,19 @@ async def superuser_engine(services) -> AsyncEngine:
     await engine.dispose()
 
 
+@pytest.fixture
+async def superuser_rollback(superuser_engine) -> AsyncConnection:
+    """A superuser connection inside a transaction that is rolled back after the test, whatever it did."""
+    async with superuser_engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
 @pytest.fixture(scope="session")
 async def app_engine(services) -> AsyncEngine:
     engine = make_engine(services.app_database_url)
     yield engine
     await engine.dispose()
-
-
-def new_email(prefix: str = "student") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-async def register(client: httpx.AsyncClient, email: str | None = None, name: str = "Ada") -> dict:
-    email = email or new_email()
-    response = await client.post("/auth/register", json={"email": email, "password": PASSWORD, "name": name})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def bearer_token(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await client.post("/auth/jwt/login", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-async def set_active(owner_engine: AsyncEngine, user_id: str, active: bool) -> None:
-    async with owner_engine.begin() as conn:
-        await conn.execute(
-            text("update users set is_active = :active where id = :id"), {"active": active, "id": user_id}
-        )
-
-
-async def make_admin(owner_engine: AsyncEngine, user_id: str) -> None:
-    async with owner_engine.begin() as conn:
-        await conn.execute(text("update users set is_superuser = true where id = :id"), {"id": user_id})

@@ -3,16 +3,15 @@
 import asyncio
 import os
 import shutil
-import socket
 import sys
 
 import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
-SCREENSHOTS = ROOT / "test-results"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -33,9 +32,7 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="session")
 async def live_server(services):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -80,8 +77,3 @@ async def page(browser, live_server):
     page.set_default_timeout(15_000)
     yield page
     await context.close()
-
-
-async def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

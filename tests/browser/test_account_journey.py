@@ -4,8 +4,8 @@ import re
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, new_email
+from tests.support.accounts import PASSWORD, new_email
+from tests.support.browser import screenshot
 
 
 async def test_sign_up_land_on_library_and_log_out(page):

@@ -10,9 +10,9 @@ from playwright.async_api import expect
 
 from app.config import get_settings
 from app.library.storage import make_storage
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, make_admin, new_email
-from tests.library_helpers import pdf_bytes
+from tests.support.accounts import PASSWORD, make_admin, new_email
+from tests.support.browser import screenshot
+from tests.support.library import pdf_bytes
 
 
 async def _log_in(page, email: str) -> None:

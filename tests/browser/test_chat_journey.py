@@ -4,10 +4,9 @@ import re
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import screenshot
-from tests.browser.test_library_journey import _sign_up
-from tests.ingestion_helpers import WorkerProcess
-from tests.library_helpers import BOOKS
+from tests.support.browser import screenshot, sign_up
+from tests.support.corpus import BOOKS
+from tests.support.ingestion import WorkerProcess
 
 QUESTION = "How do you count the words in a text?"
 
@@ -92,7 +91,7 @@ async def _on_a_phone(browser, base_url: str, page, conversation_url: str) -> No
 
 
 async def test_ask_open_a_cited_page_and_follow_up(page, browser, live_server):
-    await _sign_up(page)
+    await sign_up(page)
     await _upload_and_wait_until_ready(page)
 
     await page.get_by_role("link", name="Chat", exact=True).click()

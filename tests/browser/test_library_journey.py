@@ -4,23 +4,13 @@ import re
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD, new_email
-from tests.ingestion_helpers import WorkerProcess
-from tests.library_helpers import BAD, BOOKS
-
-
-async def _sign_up(page) -> None:
-    await page.goto("/signup")
-    await page.get_by_label("Name", exact=True).fill("Emmy Noether")
-    await page.get_by_label("Email", exact=True).fill(new_email())
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_role("button", name="Sign up").click()
-    await expect(page).to_have_url(re.compile(r"/library$"))
+from tests.support.browser import screenshot, sign_up
+from tests.support.corpus import BAD, BOOKS
+from tests.support.ingestion import WorkerProcess
 
 
 async def test_ingestion_progress_shows_live_then_ready(page):
-    await _sign_up(page)
+    await sign_up(page)
     worker = await WorkerProcess().start()
     try:
         await page.get_by_label("Semester", exact=True).fill("Y3S2")
@@ -40,7 +30,7 @@ async def test_ingestion_progress_shows_live_then_ready(page):
 
 
 async def test_upload_find_open_and_delete_a_book(page):
-    await _sign_up(page)
+    await sign_up(page)
     await page.get_by_label("Semester", exact=True).fill("Y1S1")
     await page.get_by_label("Subject", exact=True).fill("Logic")
     await page.get_by_label("Book", exact=True).fill("forall x")

@@ -4,14 +4,13 @@ import re
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot
-from tests.browser.test_library_journey import _sign_up
-from tests.format_files import QUESTION, pptx_bytes
-from tests.ingestion_helpers import WorkerProcess
+from tests.support.browser import SCREENSHOTS, screenshot, sign_up
+from tests.support.formats import QUESTION, pptx_bytes
+from tests.support.ingestion import WorkerProcess
 
 
 async def test_a_question_about_slides_cites_and_shows_the_slide(page):
-    await _sign_up(page)
+    await sign_up(page)
     deck = SCREENSHOTS / "cells-lecture.pptx"
     SCREENSHOTS.mkdir(exist_ok=True)
     deck.write_bytes(pptx_bytes(empty_after=1))

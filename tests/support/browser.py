@@ -1,0 +1,24 @@
+"""For the browser journeys: screenshots into test-results/, and a fresh student signed up in a page."""
+
+import re
+
+from playwright.async_api import expect
+
+from tests.support.accounts import PASSWORD, new_email
+from tests.support.paths import ROOT
+
+SCREENSHOTS = ROOT / "test-results"
+
+
+async def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_up(page) -> None:
+    await page.goto("/signup")
+    await page.get_by_label("Name", exact=True).fill("Emmy Noether")
+    await page.get_by_label("Email", exact=True).fill(new_email())
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page).to_have_url(re.compile(r"/library$"))
