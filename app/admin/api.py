@@ -159,12 +159,7 @@ async def audit_history(admin: AdminDep, session: SessionDep) -> list[AuditRunOu
 @router.post("/audit/runs/{run_id}/cleanup")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> CleanupOut:
     """Remove the storage orphans that run `run_id` listed and that are orphans still."""
-    run = await isolation_runs.get_run(session, run_id)
-    done = await isolation_runs.clean_storage(
-        request.app.state.engine,
-        request.app.state.storage,
-        listed=isolation_runs.storage_orphans(run),
-        admin=admin,
-        via="api",
+    run, done = await isolation_runs.clean_up_run(
+        request.app.state.engine, request.app.state.storage, session, run_id, admin=admin, via="api"
     )
     return CleanupOut(deleted_objects=done.deleted_objects, forgotten_documents=done.forgotten_documents)

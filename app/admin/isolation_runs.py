@@ -134,3 +134,13 @@ async def clean_storage(
         )
         await conn.commit()
     return done
+
+
+async def clean_up_run(
+    engine: AsyncEngine, storage: Storage, session: AsyncSession, run_id: int, *, admin: User, via: str
+) -> tuple[IsolationAuditRun, Cleanup]:
+    """The run (RunNotFound if there is none) and the clean-up of the orphans it listed: API and page
+    alike."""
+    run = await get_run(session, run_id)
+    done = await clean_storage(engine, storage, listed=storage_orphans(run), admin=admin, via=via)
+    return run, done

@@ -178,13 +178,8 @@ async def run_isolation_audit(
 
 @router.post("/isolation/runs/{run_id}/cleanup", name="admin_clean_up_orphans")
 async def clean_up_orphans(run_id: int, request: Request, admin: AdminDep, session: SessionDep) -> Response:
-    run = await isolation_runs.get_run(session, run_id)
-    done = await isolation_runs.clean_storage(
-        request.app.state.engine,
-        request.app.state.storage,
-        listed=isolation_runs.storage_orphans(run),
-        admin=admin,
-        via="page",
+    run, done = await isolation_runs.clean_up_run(
+        request.app.state.engine, request.app.state.storage, session, run_id, admin=admin, via="page"
     )
     return await _isolation_page(request, session, admin, current=run, cleanup=done)
 

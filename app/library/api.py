@@ -13,7 +13,7 @@ from app.exceptions import NotFound
 from app.library import service
 from app.library.schemas import DeletedFolder, DocumentRead, UploadedFile, UploadResponse
 from app.library.storage import LocalStorage, inline_disposition
-from app.library.uploads import UPLOAD_LIMITS, uploaded
+from app.library.uploads import UPLOAD_LIMITS, store_all
 
 router = APIRouter(tags=["library"], responses=COMMON, route_class=BeforeBodyRoute)
 
@@ -55,15 +55,7 @@ async def upload(
 ) -> JSONResponse:
     """Store PDFs in a book (semester / subject / book). Each file gets its own status."""
     folder = service.Folder.parse(semester, subject, book or book_id)
-    results = await service.store_uploads(
-        session,
-        tenant,
-        request.app.state.storage,
-        settings,
-        folder=folder,
-        files=uploaded(files),
-        queue=request.app.state.arq,
-    )
+    results = await store_all(request, session, tenant, settings, folder, files)
     stored = [result for result in results if not result.rejected]
     status = 201 if stored else results[0].http_status
     return JSONResponse(upload_answer(results), status_code=status)

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep
 from app.library import service
 from app.library.names import InvalidName
-from app.library.uploads import UPLOAD_LIMITS, uploaded
+from app.library.uploads import UPLOAD_LIMITS, store_all
 from app.models import User
 from app.queue import queue_positions
 from app.templating import is_htmx, templates
@@ -98,15 +98,7 @@ async def upload_without_javascript(
             error="Choose at least one file.",
             folder=typed,
         )
-    results = await service.store_uploads(
-        session,
-        tenant,
-        request.app.state.storage,
-        settings,
-        folder=folder,
-        files=uploaded(files),
-        queue=request.app.state.arq,
-    )
+    results = await store_all(request, session, tenant, settings, folder, files)
     return await render_library(request, session, tenant, user, settings, results=results, folder=typed)
 
 
