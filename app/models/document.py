@@ -60,8 +60,11 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     # What the file is, by its content (app.library.formats): decides the parser and the cited unit.
     format: Mapped[str] = mapped_column(String(8), default="pdf", server_default="pdf")
-    # [{"title", "text"}] of each slide, section or chapter (not of PDF pages): what the viewer shows.
+    # [{"title", "text"}] of each unit: what the viewer shows for a slide, section or chapter, and the
+    # page text the study aids read (PDF pages have no title).
     units: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
+    # [{"number", "title", "first_page", "last_page"}] (app.library.contents.Chapter); null until read.
+    chapters: Mapped[list[dict[str, object]] | None] = deferred(mapped_column(JSONB))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
