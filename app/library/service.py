@@ -10,11 +10,13 @@ from arq.connections import ArqRedis
 from sqlalchemy import Select, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from app import audit_log
 from app.config import Settings
 from app.db import after_commit, on_rollback
-from app.exceptions import InvalidInput, NotYours
+from app.exceptions import Conflict, InvalidInput, NotYours
+from app.library.contents import Chapter, Page
 from app.library.formats import SIGNATURE_WINDOW, FormatRefused, check_format
 from app.library.keys import document_key
 from app.library.names import InvalidName, file_name, folder_name
@@ -363,6 +365,69 @@ async def units_of(session: AsyncSession, tenant: Tenant, document: Document) ->
         owned(select(Document.units), Document, tenant).where(Document.id == document.id)
     )
     return units or []
+
+
+class ChapterNotFound(NotYours):
+    """No chapter of that number in this document."""
+
+    default_message = "This book has no chapter of that number."
+
+
+class ContentsNotReady(Conflict):
+    """The document is not read yet (queued, parsing, failed, or ingested before page text was kept)."""
+
+    default_message = "This file is not ready yet; wait until it shows Ready, then try again."
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A ready document with the text of its units (pages, slides, ...) and its chapters."""
+
+    document: Document
+    pages: list[Page]
+    chapters: list[Chapter]
+
+    def chapter(self, number: int, *, tenant: Tenant, action: str) -> Chapter:
+        for chapter in self.chapters:
+            if chapter.number == number:
+                return chapter
+        raise ChapterNotFound(action=action, user_id=tenant.user_id, target=f"{self.document.id}#{number}")
+
+    def pages_of(self, chapter: Chapter | None) -> list[Page]:
+        """The pages of `chapter`, or of the whole document for None."""
+        return [page for page in self.pages if chapter is None or chapter.holds(page.number)]
+
+
+def chapters_of(document: Document) -> list[Chapter]:
+    """The document's chapters as stored at ingestion; none when not read yet (the column is deferred:
+    load it with the document, as `contents_of` does)."""
+    return [
+        Chapter(
+            number=int(str(item["number"])),
+            title=str(item["title"]),
+            first_page=int(str(item["first_page"])),
+            last_page=int(str(item["last_page"])),
+        )
+        for item in document.chapters or []
+    ]
+
+
+async def contents_of(
+    session: AsyncSession, tenant: Tenant, *, document_id: uuid.UUID, action: str = "file.read"
+) -> Contents:
+    """The tenant's document with its pages' text and its chapters. DocumentNotFound (recorded as a
+    refused `action`) for any other id; ContentsNotReady until ingestion has stored them."""
+    document = await session.scalar(
+        owned(select(Document), Document, tenant)
+        .where(Document.id == document_id)
+        .options(undefer(Document.units), undefer(Document.chapters))
+    )
+    if document is None:
+        raise DocumentNotFound(action=action, user_id=tenant.user_id, target=str(document_id))
+    if document.status != DocumentStatus.READY or document.units is None or document.chapters is None:
+        raise ContentsNotReady()
+    pages = [Page(number, unit.get("text", "")) for number, unit in enumerate(document.units, start=1)]
+    return Contents(document=document, pages=pages, chapters=chapters_of(document))
 
 
 def library_tree(documents: list[Document]) -> dict[str, dict[str, dict[str, list[Document]]]]:
