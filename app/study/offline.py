@@ -1,0 +1,344 @@
+"""Flashcards, quiz questions and a study guide from a chapter's own text, with no model.
+
+Every item quotes its page exactly (`quote` is a substring of that `Page.text`) and names the page.
+Cards come in three kinds: a definition the text states (glossary entries, "A tree is …", "… is
+called …"), a key term with the sentence that explains it, and a cloze (a central sentence with its
+key term blanked). They are ranked by what the text marks as a definition, how specific the term is
+to the chapter (tf-idf against the book) and how central its sentence is (TextRank).
+"""
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from app.library.contents import Page
+from app.study.drafts import CardDraft, GuideDraft, GuideSentence, GuideTerm, QuestionDraft
+from app.study.ranking import centrality
+from app.study.sentences import Sentence, chapter_sentences, prose_pages
+from app.study.terms import (
+    Definition,
+    TermStats,
+    glossary_definitions,
+    key,
+    key_terms,
+    sentence_definitions,
+)
+
+BLANK = "_____"
+MAX_BACK = 420
+_SOURCE_WEIGHT = {"glossary": 1.5, "statement": 1.2, "naming": 1.0}
+_EXPLAINS = (
+    r"(?:is|are|means|refers to|represents|describes|contains|consists of|provides|indicates|performs)"
+)
+
+
+@dataclass
+class Chapter:
+    """What generation needs to know about a chapter, worked out once."""
+
+    sentences: list[Sentence]
+    centre: dict[tuple[int, int], float]  # (page, start) → centrality, 0-1 (the chapter's best is 1)
+    definitions: list[tuple[float, Definition]]  # one per term, best first
+    terms: dict[str, TermStats]  # by key
+    top_term: float
+
+    def central(self, sentence: Sentence) -> float:
+        return self.centre.get((sentence.page, sentence.start), 0.0)
+
+    def specificity(self, term_key: str) -> float:
+        stats = self.terms.get(term_key)
+        return stats.score / self.top_term if stats and self.top_term else 0.0
+
+
+def read_chapter(pages: Sequence[Page], book_pages: Sequence[Page] = (), *, rank: bool = True) -> Chapter:
+    """`rank=False` leaves out sentence centrality (the costly part), for a whole book's terms."""
+    sentences = chapter_sentences(pages)
+    scores = centrality(sentences) if rank else [0.0] * len(sentences)
+    best = max(scores, default=0.0) or 1.0
+    centre = {(s.page, s.start): score / best for s, score in zip(sentences, scores, strict=True)}
+    terms = key_terms(sentences, prose_pages(book_pages))
+    top_term = max((stats.score for stats in terms.values()), default=0.0)
+    chapter = Chapter(sentences, centre, [], terms, top_term)
+    by_quote = {(s.page, s.quote): s for s in sentences}
+    ranked: dict[str, tuple[float, Definition]] = {}
+    for definition in [*glossary_definitions(prose_pages(pages)), *sentence_definitions(sentences)]:
+        sentence = by_quote.get((definition.page, definition.quote))
+        score = (
+            _SOURCE_WEIGHT[definition.source]
+            + chapter.specificity(definition.key)
+            + (chapter.central(sentence) if sentence else 0.5)
+        )
+        if (
+            definition.source == "glossary"
+            and definition.term[:1].isupper()
+            and not definition.term.isupper()
+        ):
+            score -= 0.8  # "Poetry: Words are used for …" is a paragraph's label more often than a gloss
+        held = ranked.get(definition.key)
+        if held is None or score > held[0]:
+            ranked[definition.key] = (score, definition)
+    chapter.definitions = sorted(ranked.values(), key=lambda item: -item[0])
+    return chapter
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_BACK:
+        return text
+    return text[:MAX_BACK].rsplit(" ", 1)[0] + " …"
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """The term as written in a sentence, in the singular or the plural, in any case."""
+    words = [re.escape(word) for word in term.split()]
+    last = words[-1]
+    stem = last[:-1] if last.endswith("s") and len(last) > 3 else last
+    ending = rf"{stem}(?:s|es)?"
+    body = r"[\s-]+".join([*words[:-1], ending]) if len(words) > 1 else ending
+    return re.compile(rf"(?<![\w-]){body}(?![\w-])", re.IGNORECASE)
+
+
+def blanked(text: str, term: str) -> str | None:
+    """The text with every mention of the term blanked, or None when it does not mention it."""
+    result, replaced = _term_pattern(term).subn(BLANK, text)
+    return result if replaced else None
+
+
+def _definition_card(definition: Definition) -> CardDraft:
+    back = _capital(definition.definition) if definition.source == "glossary" else definition.definition
+    return CardDraft(
+        front=f"What is meant by “{definition.term}”?",
+        back=_clip(back),
+        page=definition.page,
+        quote=definition.quote,
+        kind="definition",
+    )
+
+
+def _near(a: str, b: str) -> bool:
+    """Two term keys that name the same thing, or one inside the other ("set", "empty set")."""
+    if a == b or re.search(rf"\b{re.escape(a)}\b", b) or re.search(rf"\b{re.escape(b)}\b", a):
+        return True
+    return SequenceMatcher(None, a, b).ratio() > 0.85
+
+
+def clozeable(term_key: str, stats: TermStats) -> bool:
+    """A term worth blanking: a noun phrase used more than in passing, not a verb form or an adverb."""
+    words = term_key.split()
+    if len(words) == 1 and (stats.count < 3 or re.search(r"(?:ing|ed|ly|er)$", term_key)):
+        return False
+    capitalised = stats.spelling[:1].isupper() and not stats.spelling.isupper()
+    return not re.search(r"(?:ing|ly)$", words[-1]) and not capitalised
+
+
+def _same(a: str, b: str) -> bool:
+    """Two term keys for one card: equal once folded, or spelt nearly alike ("colour", "color")."""
+    return a == b or SequenceMatcher(None, a, b).ratio() > 0.9
+
+
+def _best_term(chapter: Chapter, sentence: Sentence, used: set[str]) -> tuple[str, str] | None:
+    """The sentence's most specific key term that has no card yet: (key, spelling in the sentence)."""
+    best: tuple[float, str, str] | None = None
+    for term_key, stats in chapter.terms.items():
+        if len(term_key) < 4 or stats.count < 2 or term_key in used or not clozeable(term_key, stats):
+            continue
+        match = _term_pattern(stats.spelling).search(sentence.text)
+        if match and (best is None or stats.score > best[0]):
+            best = (stats.score, term_key, match.group(0))
+    return (best[1], best[2]) if best else None
+
+
+def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[Page] = ()) -> list[CardDraft]:
+    """Up to `count` cards, the most important first. `book_pages` (the whole book), when given,
+    makes term specificity measured against the rest of the book."""
+    chapter = read_chapter(pages, book_pages)
+    scored: list[tuple[float, CardDraft]] = []
+    used_terms: list[str] = []
+    used_quotes: set[tuple[int, str]] = set()
+
+    def fresh(term_key: str) -> bool:
+        return not any(_same(term_key, other) for other in used_terms)
+
+    for score, definition in chapter.definitions:
+        if fresh(definition.key) and (definition.page, definition.quote) not in used_quotes:
+            scored.append((score, _definition_card(definition)))
+            used_terms.append(definition.key)
+            used_quotes.add((definition.page, definition.quote))
+    ranked_sentences = sorted(chapter.sentences, key=lambda s: -chapter.central(s))
+    for sentence in ranked_sentences:
+        if len(scored) >= count * 2:
+            break
+        if (sentence.page, sentence.quote) in used_quotes or not 8 <= sentence.words <= 45:
+            continue
+        found = _best_term(chapter, sentence, set(used_terms))
+        if found is None or not fresh(found[0]):
+            continue
+        term_key, spelling = found
+        explains = re.match(rf"^(?:an?\s+|the\s+)?{re.escape(spelling)}\s+{_EXPLAINS}\b", sentence.text, re.I)
+        base = chapter.specificity(term_key) + chapter.central(sentence)
+        if explains:
+            card = CardDraft(
+                front=spelling,
+                back=_clip(sentence.text),
+                page=sentence.page,
+                quote=sentence.quote,
+                kind="term",
+            )
+            scored.append((0.6 + base, card))
+        else:
+            front = blanked(sentence.text, spelling)
+            if front is None or front.count(BLANK) > 2:
+                continue
+            card = CardDraft(
+                front=front, back=spelling, page=sentence.page, quote=sentence.quote, kind="cloze"
+            )
+            scored.append((0.4 + base, card))
+        used_terms.append(term_key)
+        used_quotes.add((sentence.page, sentence.quote))
+    scored.sort(key=lambda item: -item[0])
+    return [card for _, card in scored[:count]]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    question: str
+    answer: str  # the term, as the text spells it
+    answer_key: str
+    page: int
+    quote: str
+
+
+def _questions(chapter: Chapter) -> list[_Ask]:
+    asks = []
+    for _, definition in chapter.definitions:
+        if definition.source == "glossary":
+            gloss = blanked(definition.definition, definition.term) or definition.definition
+            question = f"Which term is defined as: “{_capital(gloss)}”?"
+        else:
+            blank = blanked(definition.definition, definition.term)
+            if blank is None:
+                continue
+            question = f"Which term fills the blank? “{blank}”"
+        asks.append(_Ask(question, definition.term, definition.key, definition.page, definition.quote))
+    used = {ask.answer_key for ask in asks}
+    for sentence in sorted(chapter.sentences, key=lambda s: -chapter.central(s)):
+        if not 8 <= sentence.words <= 45:
+            continue
+        found = _best_term(chapter, sentence, used)
+        if found and (blank := blanked(sentence.text, found[1])) and blank.count(BLANK) <= 2:
+            asks.append(
+                _Ask(
+                    f"Which term fills the blank? “{blank}”",
+                    found[1],
+                    found[0],
+                    sentence.page,
+                    sentence.quote,
+                )
+            )
+            used.add(found[0])
+    return asks
+
+
+def _distractor_pool(chapter: Chapter, book: Chapter | None) -> list[tuple[int, str, str]]:
+    """(weight, key, spelling): the chapter's defined terms, its key terms, then the book's."""
+    pool: list[tuple[int, str, str]] = []
+    seen: set[str] = set()
+
+    def add(weight: int, term_key: str, spelling: str) -> None:
+        if term_key not in seen and len(term_key) >= 3:
+            seen.add(term_key)
+            pool.append((weight, term_key, spelling))
+
+    for _, definition in chapter.definitions:
+        add(3, definition.key, definition.term)
+    for term_key, stats in sorted(chapter.terms.items(), key=lambda item: -item[1].score)[:80]:
+        add(2, term_key, stats.spelling)
+    if book is not None:
+        for _, definition in book.definitions:
+            add(2, definition.key, definition.term)
+        for term_key, stats in sorted(book.terms.items(), key=lambda item: -item[1].score)[:150]:
+            add(1, term_key, stats.spelling)
+    return pool
+
+
+def _choices(ask: _Ask, pool: list[tuple[int, str, str]], rng: random.Random) -> list[str] | None:
+    words = len(ask.answer.split())
+    plural = ask.answer.endswith("s")
+    question_key = key(ask.question)
+    candidates = []
+    for weight, term_key, spelling in pool:
+        if _near(term_key, ask.answer_key) or term_key in question_key:
+            continue
+        likeness = weight - abs(len(spelling.split()) - words) - 0.5 * (spelling.endswith("s") != plural)
+        candidates.append((likeness + rng.random(), spelling, term_key))
+    candidates.sort(reverse=True)
+    chosen: list[tuple[str, str]] = []
+    for _, spelling, term_key in candidates[:12]:
+        if all(not _near(term_key, other) for _, other in chosen):
+            chosen.append((spelling, term_key))
+    if len(chosen) < 3:
+        return None
+    picked = rng.sample(chosen[:6], 3)
+    return [spelling for spelling, _ in picked]
+
+
+def quiz(
+    pages: Sequence[Page], *, count: int = 10, book_pages: Sequence[Page] = (), seed: int = 0
+) -> list[QuestionDraft]:
+    """Up to `count` multiple-choice questions: a definition or a central sentence with its term
+    blanked; the other three choices are related key terms of the chapter, then of the book."""
+    chapter = read_chapter(pages, book_pages)
+    book = read_chapter(book_pages, rank=False) if book_pages else None
+    pool = _distractor_pool(chapter, book)
+    questions: list[QuestionDraft] = []
+    for ask in _questions(chapter):
+        if len(questions) >= count:
+            break
+        rng = random.Random(f"{seed}:{ask.answer_key}")
+        distractors = _choices(ask, pool, rng)
+        if distractors is None:
+            continue
+        answer_index = rng.randrange(4)
+        choices = [*distractors]
+        choices.insert(answer_index, ask.answer)
+        questions.append(
+            QuestionDraft(
+                question=ask.question,
+                choices=(choices[0], choices[1], choices[2], choices[3]),
+                answer_index=answer_index,
+                page=ask.page,
+                quote=ask.quote,
+            )
+        )
+    return questions
+
+
+def study_guide(
+    pages: Sequence[Page], *, terms: int = 15, sentences: int = 8, book_pages: Sequence[Page] = ()
+) -> GuideDraft:
+    """The chapter's defined terms (most important first) and its most central sentences (in reading
+    order), each with its page."""
+    chapter = read_chapter(pages, book_pages)
+    guide_terms: list[GuideTerm] = []
+    taken: list[str] = []
+    for _, definition in chapter.definitions:
+        if len(guide_terms) >= terms:
+            break
+        if any(_same(definition.key, other) for other in taken):
+            continue
+        taken.append(definition.key)
+        definition_text = (
+            _capital(definition.definition) if definition.source == "glossary" else definition.definition
+        )
+        guide_terms.append(
+            GuideTerm(definition.term, _clip(definition_text), definition.page, definition.quote)
+        )
+    candidates = [s for s in chapter.sentences if 8 <= s.words <= 50]
+    best = sorted(candidates, key=lambda s: -chapter.central(s))[:sentences]
+    best.sort(key=lambda s: (s.page, s.start))
+    return GuideDraft(terms=guide_terms, central=[GuideSentence(s.text, s.page) for s in best])

@@ -1,0 +1,303 @@
+"""Key terms of a chapter and the sentences that define them.
+
+A definition is found where the text says so: a glossary entry ("interpreter: A program that reads
+another program and executes it"), "A program is a sequence of …", "… is called parsing", "… is
+defined as …", "we call … ", "we say that A is a subset of B". A key term is a phrase the chapter
+uses more than the rest of the book does (tf-idf over pages), built of words that are not function
+words.
+"""
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from app.library.contents import Page
+from app.study.sentences import Sentence, body_lines, running_heads
+
+# English function words and the words of textbook scaffolding ("example", "section"): never a term
+# alone, and never the first or last word of one.
+STOP_WORDS = frozenset(
+    """
+    a about above across after afterwards again against all almost alone along already also although
+    always am among amongst an and another any anyhow anyone anything anyway anywhere are around as
+    at back be became because become becomes becoming been before beforehand behind being below
+    beside besides between beyond both but by can cannot could did do does doing done down due
+    during each either else elsewhere enough even ever every everyone everything everywhere except
+    few first for former formerly from further get gets getting give given gives go goes going gone
+    got had has have having he hence her here hereby herein hers herself him himself his how however
+    i if in indeed instead into is it its itself just keep last latter least less let like likely
+    made make makes making many may me meanwhile might mine more moreover most mostly much must my
+    myself namely neither never nevertheless next no nobody none nor not nothing now nowhere of off
+    often on once one only onto or other others otherwise our ours ourselves out over own per
+    perhaps please put quite rather really regarding same say says second see seem seemed seeming
+    seems several she should show shown shows since so some somehow someone something sometime
+    sometimes somewhere still such take takes than that the their theirs them themselves then thence
+    there thereafter thereby therefore therein thereupon these they third this those though three
+    through throughout thru thus to together too toward towards two under unless until up upon us
+    use used uses using usually various very via was we well were what whatever when whence whenever
+    where whereafter whereas whereby wherein whereupon wherever whether which while whither who
+    whoever whole whom whose why will with within without would yet you your yours yourself
+    yourselves able actually already called can't chapter chapters consider define defined
+    definition different don't doesn't easy example examples exercise exercises figure following
+    good great hard important instance it's kind let's lot mean means new note notice number numbers
+    page part point problem problems question questions reason result right section sections simple
+    simply small start sure suppose term terms thing things think time times true false try want way
+    ways word words work write written yes
+    """.split()  # noqa: SIM905
+)
+_WORD = re.compile(r"[^\W\d_][\w’'-]*[^\W_]|[^\W\d_]")
+_PRONOUN_START = frozenset(
+    """
+    this that these those it they there here he she we you i one each such which what who another
+    other some any all most many both either neither
+    """.split()  # noqa: SIM905
+)
+_MAX_TERM_WORDS = 4
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def key(term: str) -> str:
+    """One spelling for a term and its near-duplicates: case, articles, plurals, hyphens folded."""
+    words = re.sub(r"[-‐–_]", " ", term.lower().strip(" “”\"'‘’.,;:")).split()
+    while words and words[0] in ("a", "an", "the"):
+        words.pop(0)
+    return " ".join(_singular(word) for word in words)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def is_term(phrase: str) -> bool:
+    """A phrase that can stand as a key term: 1-4 words, no function word at either end, mostly letters."""
+    words = phrase.split()
+    if not 1 <= len(words) <= _MAX_TERM_WORDS or len(phrase) > 48:
+        return False
+    lowered = [word.lower() for word in words]
+    if lowered[0] in STOP_WORDS or lowered[-1] in STOP_WORDS or lowered[0] in _PRONOUN_START:
+        return False
+    if sum(word in STOP_WORDS for word in lowered) > 1:
+        return False
+    letters = sum(ch.isalpha() for ch in phrase)
+    if letters < 0.8 * len(phrase.replace(" ", "")) or max(len(word) for word in words) < 3:
+        return False
+    return not (len(words) == 1 and len(phrase) < 3)
+
+
+@dataclass(frozen=True)
+class Definition:
+    term: str  # as the text spells it
+    definition: str  # a reader's text: the glossary's gloss or the defining sentence, folded
+    page: int
+    quote: str  # exact text of the page
+    source: str  # "glossary", "statement" ("A tree is …") or "naming" ("… is called a tree")
+
+    @property
+    def key(self) -> str:
+        return key(self.term)
+
+
+# A term as a sentence names it: up to four words, possibly quoted.
+_T = r"[“\"‘]?(?P<term>[^\W\d_][\w’'-]*(?: [^\W\d_][\w’'-]*){0,3})[”\"’]?"
+_LEAD = r"^(?:(?:in|for|formally|informally|in general|for us|in python|in mathematics),?\s+)?"
+_STATEMENT = [
+    # "A program is a sequence of instructions …", "Tokens are the basic elements …"
+    re.compile(
+        _LEAD + r"(?:an?\s+|the\s+)?" + _T + r"\s+(?:is|are)\s+(?:simply\s+)?"
+        r"(?P<rest>(?:an?|the|one of the|any|all)\s+.+|\w+\s+(?:that|which|who|whose|of|in|for)\s+.+)$",
+        re.IGNORECASE,
+    ),
+    # "A set will simply be an unordered collection of objects."
+    re.compile(
+        _LEAD
+        + r"(?:an?\s+|the\s+)?"
+        + _T
+        + r"\s+(?:will|shall)\s+(?:simply\s+)?be\s+(?P<rest>(?:an?|the)\s+.+)$",
+        re.IGNORECASE,
+    ),
+    # "A function is defined as …", "X is said to be …", "X means …", "X refers to …"
+    re.compile(
+        _LEAD
+        + r"(?:an?\s+|the\s+)?"
+        + _T
+        + r"\s+(?:is|are)\s+(?:defined|said)\s+(?:as|to be)\s+(?P<rest>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        _LEAD + r"(?:an?\s+|the\s+)?" + _T + r"\s+(?:means|refers to|denotes)\s+(?P<rest>.+)$", re.IGNORECASE
+    ),
+]
+_NAMING = [
+    # "… are called bugs", "… is known as the power set", "… is referred to as …"
+    re.compile(
+        r"\b(?:is|are|be)\s+(?:often\s+|sometimes\s+|also\s+)?(?:called|known as|referred to as|termed)\s+"
+        r"(?:an?\s+|the\s+)?" + _T,
+        re.IGNORECASE,
+    ),
+    # "we call them tokens" / "we call this a loop"
+    re.compile(r"\bwe\s+call\s+(?:this|these|it|them)\s+(?:an?\s+|the\s+)?" + _T, re.IGNORECASE),
+    # "we say that A is a subset of B"
+    re.compile(r"\bwe\s+say\s+(?:that\s+)?\w+\s+(?:is|are)\s+(?:an?\s+|the\s+)?" + _T, re.IGNORECASE),
+]
+# "We call the set of all subsets of A the power set of A": the name follows the second article
+_WE_CALL = re.compile(r"\bwe\s+call\s+(?:the|an?)\s+(?P<rest>.+)$", re.IGNORECASE)
+_ARTICLE_TERM = re.compile(r"\b(?:the|an?)\s+" + _T)
+_GLOSSARY = re.compile(r"^(?P<term>[^\W\d_][\w’'\- ]{0,40}?):\s+(?P<gloss>\S.*)$", re.DOTALL)
+_LABELS = frozenset(
+    """
+    note example examples solution solutions proof hint exercise answer answers warning remark
+    theorem lemma corollary question definition symbol read input output caution tip warning aside
+    fact claim case cases step investigate notation summary see also
+    """.split()  # noqa: SIM905
+)
+
+
+def _term_from(match: re.Match[str]) -> str | None:
+    term = re.sub(r"^\S+[’']s\s+", "", match.group("term").strip())  # "the set’s cardinality"
+    opened = match.string[match.start("term") - 1 : match.start("term")] in ("“", '"', "‘")
+    if opened and match.string[match.end("term") : match.end("term") + 1] not in ("”", '"', "’"):
+        return None  # a quoted name that goes on past four words or a comma: “Hello, World!”
+    words = term.split()
+    # a naming match runs on into the sentence: "called bugs and the process" → "bugs"
+    for index, word in enumerate(words):
+        if word.lower() in STOP_WORDS and index > 0:
+            term = " ".join(words[:index])
+            break
+    return term if is_term(term) else None
+
+
+def sentence_definitions(sentences: Iterable[Sentence]) -> list[Definition]:
+    found = []
+    for sentence in sentences:
+        text = sentence.text
+        for pattern in _STATEMENT:
+            match = pattern.match(text)
+            term = _term_from(match) if match and len(match.group("rest").split()) >= 4 else None
+            if term and term.split()[0].lower() not in _PRONOUN_START:
+                found.append(Definition(term, text, sentence.page, sentence.quote, "statement"))
+                break
+        else:
+            for pattern in _NAMING:
+                for match in pattern.finditer(text):
+                    if term := _term_from(match):
+                        found.append(Definition(term, text, sentence.page, sentence.quote, "naming"))
+            if call := _WE_CALL.search(text):
+                for match in _ARTICLE_TERM.finditer(call.group("rest")):
+                    if term := _term_from(match):
+                        found.append(Definition(term, text, sentence.page, sentence.quote, "naming"))
+                        break
+    return found
+
+
+def glossary_definitions(pages: Sequence[Page]) -> list[Definition]:
+    """'term: gloss' entries, each running on over its following lines until the next entry."""
+    heads = running_heads(pages)
+    found = []
+    for page in pages:
+        lines = body_lines(page, heads)
+        entries: list[tuple[int, int]] = []  # (first line, last line) of each entry
+        for index, line in enumerate(lines):
+            if (match := _GLOSSARY.match(line.text)) and len(match.group("term").split()) <= _MAX_TERM_WORDS:
+                entries.append((index, index))
+            elif (
+                entries
+                and entries[-1][1] == index - 1
+                and not line.text.endswith(":")
+                and not lines[entries[-1][1]].text.endswith((".", "?", "!"))
+            ):
+                entries[-1] = (entries[-1][0], index)
+        for first, last in entries:
+            start, end = lines[first].start, lines[last].end
+            quote = page.text[start:end]
+            match = _GLOSSARY.match(" ".join(quote.split()))
+            if not match:
+                continue
+            term, gloss = match.group("term").strip(), match.group("gloss").strip()
+            if term.lower() in _LABELS or not is_term(term) or len(words_of(gloss)) < 3:
+                continue
+            letters = sum(ch.isalpha() for ch in gloss)
+            if letters < 0.7 * len(gloss.replace(" ", "")):
+                continue
+            found.append(Definition(term, gloss, page.number, quote, "glossary"))
+    return found
+
+
+def candidate_phrases(text: str) -> list[str]:
+    """Phrases of 1-3 content words, split at function words and punctuation ("the Python interpreter
+    reads code" → "Python interpreter", "Python", "interpreter", "reads code", …)."""
+    phrases = []
+    for chunk in re.split(r"[^\w’'\- ]+", text):
+        run: list[str] = []
+        for word in [*chunk.split(), ""]:
+            clean = word.strip("’'-")
+            if clean and clean.lower() not in STOP_WORDS and clean.isalpha() and len(clean) > 1:
+                run.append(clean)
+                continue
+            for size in range(1, 4):
+                for start in range(len(run) - size + 1):
+                    phrases.append(" ".join(run[start : start + size]))
+            run = []
+    return phrases
+
+
+@dataclass
+class TermStats:
+    spelling: str  # the commonest spelling in the chapter
+    count: int
+    pages: int
+    score: float
+
+
+def key_terms(sentences: Sequence[Sentence], book_pages: Sequence[Page] = ()) -> dict[str, TermStats]:
+    """Each candidate key term's specificity: its count in the chapter, weighted by how few of the
+    book's pages use it (idf), and by length (a two-word term is rarer than its words)."""
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    pages_with: dict[str, set[int]] = defaultdict(set)
+    for sentence in sentences:
+        for phrase in candidate_phrases(sentence.text):
+            phrase_key = key(phrase)
+            counts[phrase_key] += 1
+            spellings[phrase_key][phrase] += 1
+            pages_with[phrase_key].add(sentence.page)
+    book_df: Counter[str] = Counter()
+    total = len(book_pages)
+    if book_pages:
+        for page in book_pages:
+            seen = {key(phrase) for phrase in candidate_phrases(" ".join(page.text.split()))}
+            book_df.update(seen & counts.keys())
+    chapter_pages = len({sentence.page for sentence in sentences}) or 1
+    stats = {}
+    for phrase_key, count in counts.items():
+        spelling = _spelling(spellings[phrase_key])
+        size = len(phrase_key.split())
+        if count < 2 and size == 1:
+            continue
+        if total:
+            idf = math.log((total + 1) / (book_df[phrase_key] + 1)) + 1
+        else:
+            idf = math.log((chapter_pages + 1) / (len(pages_with[phrase_key]) + 0.5)) + 1.5
+        score = math.log1p(count) * idf * (1 + 0.5 * (size - 1))
+        if len(phrase_key) <= 3:
+            score *= 0.5
+        stats[phrase_key] = TermStats(spelling, count, len(pages_with[phrase_key]), score)
+    return stats
+
+
+def _spelling(seen: Counter[str]) -> str:
+    """The lower-case spelling when the text uses one (a sentence's first word is capitalised)."""
+    lower = [(count, spelling) for spelling, count in seen.items() if spelling == spelling.lower()]
+    if lower:
+        return max(lower)[1]
+    return seen.most_common(1)[0][0]
