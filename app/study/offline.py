@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from app.library.contents import Page
 from app.study.drafts import CardDraft, GuideDraft, GuideSentence, GuideTerm, QuestionDraft
@@ -23,6 +24,7 @@ from app.study.terms import (
     glossary_definitions,
     key,
     key_terms,
+    reference,
     sentence_definitions,
 )
 
@@ -58,7 +60,7 @@ def read_chapter(pages: Sequence[Page], book_pages: Sequence[Page] = (), *, rank
     scores = centrality(sentences) if rank else [0.0] * len(sentences)
     best = max(scores, default=0.0) or 1.0
     centre = {(s.page, s.start): score / best for s, score in zip(sentences, scores, strict=True)}
-    terms = key_terms(sentences, prose_pages(book_pages))
+    terms = key_terms(sentences, reference(tuple(prose_pages(book_pages))) if book_pages else None)
     top_term = max((stats.score for stats in terms.values()), default=0.0)
     chapter = Chapter(sentences, centre, [], terms, top_term)
     by_quote = {(s.page, s.quote): s for s in sentences}
@@ -124,12 +126,19 @@ def _near(a: str, b: str) -> bool:
     """Two term keys that name the same thing, or one inside the other ("set", "empty set")."""
     if a == b or re.search(rf"\b{re.escape(a)}\b", b) or re.search(rf"\b{re.escape(b)}\b", a):
         return True
-    return SequenceMatcher(None, a, b).ratio() > 0.85
+    return _alike(a, b, 0.85)
 
 
-def clozeable(term_key: str, stats: TermStats) -> bool:
+def clozeable(term_key: str, stats: TermStats, terms: dict[str, TermStats] | None = None) -> bool:
     """A term worth blanking: a noun phrase used more than in passing, not a verb form or an adverb."""
     words = term_key.split()
+    if stats.heads < 0.5 * stats.count:
+        return False  # mostly followed by another word: "natural" (numbers), "real" (numbers)
+    last = terms.get(words[-1]) if terms and len(words) > 1 else None
+    if last is not None and last.acted > last.named:
+        return False  # "circles represents"
+    if stats.named == 0 or stats.acted >= stats.named:
+        return False  # rather "to …", "which …" than "the …": an action or a quality, not a thing
     if len(words) == 1 and (stats.count < 3 or re.search(r"(?:ing|ed|ly|er)$", term_key)):
         return False
     capitalised = stats.spelling[:1].isupper() and not stats.spelling.isupper()
@@ -138,14 +147,28 @@ def clozeable(term_key: str, stats: TermStats) -> bool:
 
 def _same(a: str, b: str) -> bool:
     """Two term keys for one card: equal once folded, or spelt nearly alike ("colour", "color")."""
-    return a == b or SequenceMatcher(None, a, b).ratio() > 0.9
+    return a == b or _alike(a, b, 0.9)
+
+
+def _alike(a: str, b: str, threshold: float) -> bool:
+    matcher = SequenceMatcher(None, a, b)
+    return (
+        matcher.real_quick_ratio() > threshold
+        and matcher.quick_ratio() > threshold
+        and matcher.ratio() > threshold
+    )
 
 
 def _best_term(chapter: Chapter, sentence: Sentence, used: set[str]) -> tuple[str, str] | None:
     """The sentence's most specific key term that has no card yet: (key, spelling in the sentence)."""
     best: tuple[float, str, str] | None = None
     for term_key, stats in chapter.terms.items():
-        if len(term_key) < 4 or stats.count < 2 or term_key in used or not clozeable(term_key, stats):
+        if (
+            len(term_key) < 4
+            or stats.count < 2
+            or term_key in used
+            or not clozeable(term_key, stats, chapter.terms)
+        ):
             continue
         match = _term_pattern(stats.spelling).search(sentence.text)
         if match and (best is None or stats.score > best[0]):
@@ -204,6 +227,12 @@ def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[P
     return [card for _, card in scored[:count]]
 
 
+@lru_cache(maxsize=4)
+def _book(pages: tuple[Page, ...]) -> Chapter:
+    """A whole book's defined and key terms, for distractors; kept for the next quiz on the same book."""
+    return read_chapter(pages, pages, rank=False)
+
+
 @dataclass(frozen=True)
 class _Ask:
     question: str
@@ -244,38 +273,54 @@ def _questions(chapter: Chapter) -> list[_Ask]:
     return asks
 
 
-def _distractor_pool(chapter: Chapter, book: Chapter | None) -> list[tuple[int, str, str]]:
+def _distractor_pool(chapter: Chapter, book: Chapter | None) -> list[tuple[float, str, str]]:
     """(weight, key, spelling): the chapter's defined terms, its key terms, then the book's."""
-    pool: list[tuple[int, str, str]] = []
+    pool: list[tuple[float, str, str]] = []
     seen: set[str] = set()
 
-    def add(weight: int, term_key: str, spelling: str) -> None:
+    def add(weight: float, term_key: str, spelling: str) -> None:
         if term_key not in seen and len(term_key) >= 3:
             seen.add(term_key)
             pool.append((weight, term_key, spelling))
 
+    def named_terms(source: Chapter, limit: int) -> list[tuple[str, TermStats]]:
+        ranked = sorted(source.terms.items(), key=lambda item: -item[1].score)
+        return [(k, stats) for k, stats in ranked if clozeable(k, stats, source.terms)][:limit]
+
     for _, definition in chapter.definitions:
         add(3, definition.key, definition.term)
-    for term_key, stats in sorted(chapter.terms.items(), key=lambda item: -item[1].score)[:80]:
-        add(2, term_key, stats.spelling)
+    for term_key, stats in named_terms(chapter, 60):
+        add(2.5, term_key, stats.spelling)
     if book is not None:
         for _, definition in book.definitions:
-            add(2, definition.key, definition.term)
-        for term_key, stats in sorted(book.terms.items(), key=lambda item: -item[1].score)[:150]:
+            add(1.5, definition.key, definition.term)
+        for term_key, stats in named_terms(book, 150):
             add(1, term_key, stats.spelling)
     return pool
 
 
-def _choices(ask: _Ask, pool: list[tuple[int, str, str]], rng: random.Random) -> list[str] | None:
-    words = len(ask.answer.split())
+def _styled(spelling: str, answer: str) -> str:
+    """A distractor written like the answer: "Vertex coloring" beside "power set" is "vertex coloring"."""
+    if answer[:1].islower() and spelling[:1].isupper() and spelling[1:] == spelling[1:].lower():
+        return spelling[:1].lower() + spelling[1:]
+    return spelling
+
+
+def _choices(ask: _Ask, pool: list[tuple[float, str, str]], rng: random.Random) -> list[str] | None:
+    """Three distractors of the same kind as the answer: defined or key terms, of about its length,
+    in the same number, sharing its head word when they can ("formal language", "natural language")."""
+    words = ask.answer.split()
     plural = ask.answer.endswith("s")
-    question_key = key(ask.question)
+    head = ask.answer_key.split()[-1]
+    question_key = f" {key(ask.question)} "
     candidates = []
     for weight, term_key, spelling in pool:
-        if _near(term_key, ask.answer_key) or term_key in question_key:
+        if _near(term_key, ask.answer_key) or f" {term_key} " in question_key:
             continue
-        likeness = weight - abs(len(spelling.split()) - words) - 0.5 * (spelling.endswith("s") != plural)
-        candidates.append((likeness + rng.random(), spelling, term_key))
+        likeness = weight - abs(len(spelling.split()) - len(words)) - 0.5 * (spelling.endswith("s") != plural)
+        if len(words) > 1 and term_key.split()[-1] == head:
+            likeness += 0.5
+        candidates.append((likeness + rng.random(), _styled(spelling, ask.answer), term_key))
     candidates.sort(reverse=True)
     chosen: list[tuple[str, str]] = []
     for _, spelling, term_key in candidates[:12]:
@@ -293,7 +338,7 @@ def quiz(
     """Up to `count` multiple-choice questions: a definition or a central sentence with its term
     blanked; the other three choices are related key terms of the chapter, then of the book."""
     chapter = read_chapter(pages, book_pages)
-    book = read_chapter(book_pages, rank=False) if book_pages else None
+    book = _book(tuple(book_pages)) if book_pages else None
     pool = _distractor_pool(chapter, book)
     questions: list[QuestionDraft] = []
     for ask in _questions(chapter):

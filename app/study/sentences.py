@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.library.contents import Page
 
@@ -32,7 +33,7 @@ _DIGITS = re.compile(r"\d+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’)\]]?\s+(?=[\"“‘(\[]?[A-Z])")
 _ABBREVIATION = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|cf|vs|viz|al|fig|figs|eq|eqs|ch|sec|no|vol|pp|dr|mr|mrs|ms|st|prof)\.|"
-    r"\b[A-Z]\.|\b\d+(?:\.\d+)*\.)$",
+    r"\b[A-Z]\.|\b\d+(?:\.\d+)+\.|^\s*\d+\.)$",
     re.IGNORECASE,
 )
 _LETTER = re.compile(r"[^\W\d_]")
@@ -42,6 +43,9 @@ _SYMBOLS = set("=<>{}[]()_#$%^*|\\~`;+")
 _HEADING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.\d+(?:\.\d+)*\.?|chapter\s+\w+)\s+\S", re.IGNORECASE)
 # "interpreter: A program that reads another program": a glossary or list entry opens its own paragraph
 _ENTRY = re.compile(r"^([^\W\d][\w’'\- ]{0,40}):\s+\S")
+
+# A symbol before a capitalised sentence: "U", "∅", "P(A)" (not "A", "I": words).
+_LABEL = re.compile(r"(?![AI]\s)[^\sa-z]{1,4}\s+(?=[A-Z][a-z])")
 
 MIN_WORDS = 5
 MAX_WORDS = 70
@@ -77,6 +81,7 @@ def lines_of(text: str) -> list[Line]:
     return lines
 
 
+@lru_cache(maxsize=4096)
 def is_reference_page(text: str) -> bool:
     """A table of contents, an index, an answer key, a bibliography: lists, not prose to learn from."""
     lines = [line.text for line in lines_of(text)]
@@ -222,6 +227,8 @@ def page_sentences(page: Page, heads: set[str]) -> list[Sentence]:
     for run in paragraphs(body_lines(page, heads)):
         for start, end in _split(page, run[0].start, run[-1].end):
             start, end = _trim(page.text, start, end)
+            if label := _LABEL.match(page.text, start, end):
+                start = label.end()  # "U The universe set is …": a table's symbol column
             quote = page.text[start:end]
             folded = " ".join(quote.split())
             if readable(folded):

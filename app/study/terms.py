@@ -12,12 +12,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.library.contents import Page
 from app.study.sentences import Sentence, body_lines, running_heads
 
-# English function words and the words of textbook scaffolding ("example", "section"): never a term
-# alone, and never the first or last word of one.
+# English function words, and words that describe rather than name: never a term alone, never the
+# first or last word of one; a run of content words stops at them.
 STOP_WORDS = frozenset(
     """
     a about above across after afterwards again against all almost alone along already also although
@@ -39,12 +40,21 @@ STOP_WORDS = frozenset(
     use used uses using usually various very via was we well were what whatever when whence whenever
     where whereafter whereas whereby wherein whereupon wherever whether which while whither who
     whoever whole whom whose why will with within without would yet you your yours yourself
-    yourselves able actually already called can't chapter chapters consider define defined
-    definition different don't doesn't easy example examples exercise exercises figure following
-    good great hard important instance it's kind let's lot mean means new note notice number numbers
-    page part point problem problems question questions reason result right section sections simple
-    simply small start sure suppose term terms thing things think time times true false try want way
-    ways word words work write written yes
+    yourselves able actually already called can't consider define defined definition different don't
+    doesn't easy following good great hard important instance it's kind let's lot mean means new
+    note notice reason right simple simply small start sure suppose thing things think true false
+    try want way ways work write written yes
+    strange particular handy previous excellent large certain specific general common main entire
+    obvious interesting useful similar typical single better best worse easier difficult nice
+    usual whole above below earlier later
+    """.split()  # noqa: SIM905
+)
+# Textbook scaffolding: part of a term ("natural numbers", "running time"), never a term alone or its
+# first word ("example program").
+SCAFFOLD = frozenset(
+    """
+    number numbers problem problems point result time times word words part page section sections
+    chapter chapters figure question questions example examples exercise exercises term terms
     """.split()  # noqa: SIM905
 )
 _WORD = re.compile(r"[^\W\d_][\w’'-]*[^\W_]|[^\W\d_]")
@@ -61,6 +71,7 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@lru_cache(maxsize=65536)
 def key(term: str) -> str:
     """One spelling for a term and its near-duplicates: case, articles, plurals, hyphens folded."""
     words = re.sub(r"[-‐–_]", " ", term.lower().strip(" “”\"'‘’.,;:")).split()
@@ -87,10 +98,14 @@ def is_term(phrase: str) -> bool:
     lowered = [word.lower() for word in words]
     if lowered[0] in STOP_WORDS or lowered[-1] in STOP_WORDS or lowered[0] in _PRONOUN_START:
         return False
+    if lowered[0] in SCAFFOLD:
+        return False
     if sum(word in STOP_WORDS for word in lowered) > 1:
         return False
     letters = sum(ch.isalpha() for ch in phrase)
-    if letters < 0.8 * len(phrase.replace(" ", "")) or max(len(word) for word in words) < 3:
+    if any(ch.isdigit() for ch in phrase) or max(len(word) for word in words) < 3:
+        return False
+    if letters < 0.8 * len(phrase.replace(" ", "")):
         return False
     return not (len(words) == 1 and len(phrase) < 3)
 
@@ -110,7 +125,7 @@ class Definition:
 
 # A term as a sentence names it: up to four words, possibly quoted.
 _T = r"[“\"‘]?(?P<term>[^\W\d_][\w’'-]*(?: [^\W\d_][\w’'-]*){0,3})[”\"’]?"
-_LEAD = r"^(?:(?:in|for|formally|informally|in general|for us|in python|in mathematics),?\s+)?"
+_LEAD = r"^(?:(?:in|for|formally|informally)(?:\s+\w+){0,2},\s+)?"  # "For us, a set will …"
 _STATEMENT = [
     # "A program is a sequence of instructions …", "Tokens are the basic elements …"
     re.compile(
@@ -233,22 +248,82 @@ def glossary_definitions(pages: Sequence[Page]) -> list[Definition]:
     return found
 
 
-def candidate_phrases(text: str) -> list[str]:
+# Words after which a noun phrase begins: "the interpreter", "a set", "each element", "of objects".
+_DETERMINERS = frozenset(
+    "a an the this that these those each every any some no its their our your his her one another of".split()  # noqa: SIM905
+)
+
+
+# Words after which a verb follows more often than a noun: "to read", "we call", "which contains".
+_VERB_CUES = frozenset(
+    """
+    to can could will would may might must should shall we you they i it not also then which who that
+    usually often always never
+    """.split()  # noqa: SIM905
+)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    after_determiner: bool  # "the union", "a set": evidence that it names a thing
+    after_verb_cue: bool  # "to read", "which contains": evidence that it is an action
+    head: bool  # it ends its run of content words: "numbers" in "natural numbers", not "natural"
+
+
+def candidate_phrases(text: str) -> list[Phrase]:
     """Phrases of 1-3 content words, split at function words and punctuation ("the Python interpreter
     reads code" → "Python interpreter", "Python", "interpreter", "reads code", …)."""
     phrases = []
+    first = True  # a sentence's first word: "A" there is the article, elsewhere often a name ("A contains")
     for chunk in re.split(r"[^\w’'\- ]+", text):
         run: list[str] = []
+        previous = ""
+        cue = ""  # the function word before the run
         for word in [*chunk.split(), ""]:
             clean = word.strip("’'-")
-            if clean and clean.lower() not in STOP_WORDS and clean.isalpha() and len(clean) > 1:
+            if (
+                clean
+                and clean.lower() not in STOP_WORDS
+                and clean.replace("-", "").isalpha()
+                and len(clean) > 1
+            ):
+                if not run:
+                    cue = previous
                 run.append(clean)
+                first = False
                 continue
             for size in range(1, 4):
                 for start in range(len(run) - size + 1):
-                    phrases.append(" ".join(run[start : start + size]))
+                    opening = start == 0
+                    phrases.append(
+                        Phrase(
+                            " ".join(run[start : start + size]),
+                            opening and cue in _DETERMINERS,
+                            opening and cue in _VERB_CUES,
+                            start + size == len(run),
+                        )
+                    )
             run = []
+            previous = clean.lower() if clean.islower() or (first and clean in ("A", "An", "The")) else ""
+            first = False
     return phrases
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How many of a book's pages use each phrase: what makes a chapter's term specific."""
+
+    pages: int
+    frequency: Counter[str]
+
+
+@lru_cache(maxsize=8)
+def reference(book_pages: tuple[Page, ...]) -> Reference:
+    frequency: Counter[str] = Counter()
+    for page in book_pages:
+        frequency.update({key(phrase.text) for phrase in candidate_phrases(" ".join(page.text.split()))})
+    return Reference(len(book_pages), frequency)
 
 
 @dataclass
@@ -257,41 +332,54 @@ class TermStats:
     count: int
     pages: int
     score: float
+    named: int  # times it follows a determiner ("the union"): a thing
+    acted: int  # times it follows "to", "we", "which"…: an action
+    heads: int  # times no other content word follows it
 
 
-def key_terms(sentences: Sequence[Sentence], book_pages: Sequence[Page] = ()) -> dict[str, TermStats]:
+def key_terms(sentences: Sequence[Sentence], book: Reference | None = None) -> dict[str, TermStats]:
     """Each candidate key term's specificity: its count in the chapter, weighted by how few of the
-    book's pages use it (idf), and by length (a two-word term is rarer than its words)."""
+    book's pages use it (idf; the chapter's own pages without a book), and by length (a two-word term
+    is rarer than its words)."""
     counts: Counter[str] = Counter()
+    named: Counter[str] = Counter()
+    acted: Counter[str] = Counter()
+    heads: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     pages_with: dict[str, set[int]] = defaultdict(set)
     for sentence in sentences:
         for phrase in candidate_phrases(sentence.text):
-            phrase_key = key(phrase)
+            phrase_key = key(phrase.text)
             counts[phrase_key] += 1
-            spellings[phrase_key][phrase] += 1
+            named[phrase_key] += phrase.after_determiner
+            acted[phrase_key] += phrase.after_verb_cue
+            heads[phrase_key] += phrase.head
+            spellings[phrase_key][phrase.text] += 1
             pages_with[phrase_key].add(sentence.page)
-    book_df: Counter[str] = Counter()
-    total = len(book_pages)
-    if book_pages:
-        for page in book_pages:
-            seen = {key(phrase) for phrase in candidate_phrases(" ".join(page.text.split()))}
-            book_df.update(seen & counts.keys())
     chapter_pages = len({sentence.page for sentence in sentences}) or 1
     stats = {}
     for phrase_key, count in counts.items():
-        spelling = _spelling(spellings[phrase_key])
-        size = len(phrase_key.split())
-        if count < 2 and size == 1:
+        words = phrase_key.split()
+        size = len(words)
+        if count < 2 and size == 1 or not words or words[0] in SCAFFOLD:
             continue
-        if total:
-            idf = math.log((total + 1) / (book_df[phrase_key] + 1)) + 1
+        if book is not None and book.pages:
+            idf = math.log((book.pages + 1) / (book.frequency[phrase_key] + 1)) + 1
         else:
             idf = math.log((chapter_pages + 1) / (len(pages_with[phrase_key]) + 0.5)) + 1.5
         score = math.log1p(count) * idf * (1 + 0.5 * (size - 1))
         if len(phrase_key) <= 3:
             score *= 0.5
-        stats[phrase_key] = TermStats(spelling, count, len(pages_with[phrase_key]), score)
+        spelling = _spelling(spellings[phrase_key])
+        stats[phrase_key] = TermStats(
+            spelling,
+            count,
+            len(pages_with[phrase_key]),
+            score,
+            named[phrase_key],
+            acted[phrase_key],
+            heads[phrase_key],
+        )
     return stats
 
 
