@@ -17,7 +17,7 @@ from functools import lru_cache
 from app.library.contents import Page
 from app.study.drafts import CardDraft, GuideDraft, GuideSentence, GuideTerm, QuestionDraft
 from app.study.ranking import centrality
-from app.study.sentences import Sentence, chapter_sentences, prose_pages
+from app.study.sentences import Sentence, book_sentences, chapter_sentences, prose_pages
 from app.study.terms import (
     Definition,
     TermStats,
@@ -30,7 +30,7 @@ from app.study.terms import (
 
 BLANK = "_____"
 MAX_BACK = 420
-_SOURCE_WEIGHT = {"glossary": 1.5, "statement": 1.2, "naming": 1.0}
+_SOURCE_WEIGHT = {"glossary": 1.5, "statement": 1.2, "condition": 1.2, "naming": 1.0}
 _EXPLAINS = (
     r"(?:is|are|means|refers to|represents|describes|contains|consists of|provides|indicates|performs)"
 )
@@ -54,13 +54,19 @@ class Chapter:
         return stats.score / self.top_term if stats and self.top_term else 0.0
 
 
-def read_chapter(pages: Sequence[Page], book_pages: Sequence[Page] = (), *, rank: bool = True) -> Chapter:
+def read_chapter(
+    pages: Sequence[Page],
+    book_pages: Sequence[Page] = (),
+    *,
+    rank: bool = True,
+    sentences: Sequence[Sentence] | None = None,
+) -> Chapter:
     """`rank=False` leaves out sentence centrality (the costly part), for a whole book's terms."""
-    sentences = chapter_sentences(pages)
+    sentences = list(chapter_sentences(pages) if sentences is None else sentences)
     scores = centrality(sentences) if rank else [0.0] * len(sentences)
     best = max(scores, default=0.0) or 1.0
     centre = {(s.page, s.start): score / best for s, score in zip(sentences, scores, strict=True)}
-    terms = key_terms(sentences, reference(tuple(prose_pages(book_pages))) if book_pages else None)
+    terms = key_terms(sentences, reference(tuple(book_pages)) if book_pages else None)
     top_term = max((stats.score for stats in terms.values()), default=0.0)
     chapter = Chapter(sentences, centre, [], terms, top_term)
     by_quote = {(s.page, s.quote): s for s in sentences}
@@ -114,7 +120,7 @@ def blanked(text: str, term: str) -> str | None:
 def _definition_card(definition: Definition) -> CardDraft:
     back = _capital(definition.definition) if definition.source == "glossary" else definition.definition
     return CardDraft(
-        front=f"What is meant by “{definition.term}”?",
+        front=definition.question or f"What is meant by “{definition.term}”?",
         back=_clip(back),
         page=definition.page,
         quote=definition.quote,
@@ -230,7 +236,7 @@ def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[P
 @lru_cache(maxsize=4)
 def _book(pages: tuple[Page, ...]) -> Chapter:
     """A whole book's defined and key terms, for distractors; kept for the next quiz on the same book."""
-    return read_chapter(pages, pages, rank=False)
+    return read_chapter(pages, pages, rank=False, sentences=book_sentences(pages))
 
 
 @dataclass(frozen=True)

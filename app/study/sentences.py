@@ -38,7 +38,10 @@ _ABBREVIATION = re.compile(
 )
 _LETTER = re.compile(r"[^\W\d_]")
 _CODE_MARK = re.compile(r"^(?:>>>|\.\.\.|\$ |#|//|def |class |import |from \S+ import|return\b)")
-_SYMBOLS = set("=<>{}[]()_#$%^*|\\~`;+")
+_SYMBOL = re.compile(r"[=<>{}\[\]()_#$%^*|\\~`;+]")
+_SPACE = re.compile(r"\s")
+_ALPHA = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
 # "1.1. What is a program?", "0.2 Sets", "Chapter 3": a heading, not part of the sentence before it
 _HEADING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.\d+(?:\.\d+)*\.?|chapter\s+\w+)\s+\S", re.IGNORECASE)
 # "interpreter: A program that reads another program": a glossary or list entry opens its own paragraph
@@ -101,7 +104,7 @@ def is_reference_page(text: str) -> bool:
     prose = sum(1 for line in lines if len(line) > 50 and len(_LETTER.findall(line)) > 0.75 * len(line))
     if prose >= 0.4 * len(lines):
         return False
-    digits = sum(ch.isdigit() for ch in text)
+    digits = len(_DIGIT.findall(text))
     letters = len(_LETTER.findall(text))
     average = sum(map(len, lines)) / len(lines)
     return len(lines) >= 8 and average < 25 and digits > 0.25 * letters
@@ -140,15 +143,19 @@ def body_lines(page: Page, heads: set[str]) -> list[Line]:
     return lines
 
 
+def _counts(text: str) -> tuple[int, int, int]:
+    """(visible characters, letters, code symbols) of a text."""
+    visible = len(text) - len(_SPACE.findall(text))
+    return visible, len(_ALPHA.findall(text)), len(_SYMBOL.findall(text))
+
+
 def is_code(line: str) -> bool:
     if _CODE_MARK.match(line):
         return True
-    visible = [ch for ch in line if not ch.isspace()]
+    visible, letters, symbols = _counts(line)
     if not visible:
         return False
-    symbols = sum(ch in _SYMBOLS for ch in visible)
-    letters = sum(ch.isalpha() for ch in visible)
-    return symbols >= 3 and symbols > 0.08 * len(visible) or letters < 0.55 * len(visible)
+    return symbols >= 3 and symbols > 0.08 * visible or letters < 0.55 * visible
 
 
 def paragraphs(lines: list[Line]) -> list[list[Line]]:
@@ -186,10 +193,8 @@ def readable(text: str) -> bool:
         return False
     if not re.match(r"^[\"“‘(]?[A-Z]", text) or not re.search(r"[.!?][\"”’)]?$", text):
         return False
-    visible = [ch for ch in text if not ch.isspace()]
-    letters = sum(ch.isalpha() for ch in visible)
-    symbols = sum(ch in _SYMBOLS for ch in visible)
-    if letters < 0.78 * len(visible) or symbols > 2:
+    visible, letters, symbols = _counts(text)
+    if letters < 0.78 * visible or symbols > 2:
         return False
     bare = (word.strip(".,;:!?()“”\"'") for word in words)
     short_tokens = sum(1 for word in bare if len(word) == 1 and word not in ("a", "A", "I"))
@@ -215,6 +220,10 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    while re.search(r"[.!?]\s+[.!?]$", text[start:end]):  # "… as a matter of logic. ." (a box's end)
+        end -= 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
     # a sentence ending in a closing quote keeps it
     if end < len(text) and text[end - 1] in ".!?" and text[end : end + 1] in ("”", '"', "’", ")"):
         end += 1
@@ -238,6 +247,12 @@ def page_sentences(page: Page, heads: set[str]) -> list[Sentence]:
 
 def prose_pages(pages: Sequence[Page]) -> list[Page]:
     return [page for page in pages if not is_reference_page(page.text)]
+
+
+@lru_cache(maxsize=4)
+def book_sentences(pages: tuple[Page, ...]) -> tuple[Sentence, ...]:
+    """A whole book's sentences, kept for the next request on the same book."""
+    return tuple(chapter_sentences(pages))
 
 
 def chapter_sentences(pages: Sequence[Page]) -> list[Sentence]:

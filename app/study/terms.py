@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.library.contents import Page
-from app.study.sentences import Sentence, body_lines, running_heads
+from app.study.sentences import Sentence, body_lines, book_sentences, running_heads
 
 # English function words, and words that describe rather than name: never a term alone, never the
 # first or last word of one; a run of content words stops at them.
@@ -116,7 +116,8 @@ class Definition:
     definition: str  # a reader's text: the glossary's gloss or the defining sentence, folded
     page: int
     quote: str  # exact text of the page
-    source: str  # "glossary", "statement" ("A tree is …") or "naming" ("… is called a tree")
+    source: str  # "glossary", "statement" ("A tree is …"), "naming" ("… is called a tree"), "condition"
+    question: str = ""  # how a card asks for it, when not "What is meant by …": "When is an argument valid?"
 
     @property
     def key(self) -> str:
@@ -153,6 +154,12 @@ _STATEMENT = [
         _LEAD + r"(?:an?\s+|the\s+)?" + _T + r"\s+(?:means|refers to|denotes)\s+(?P<rest>.+)$", re.IGNORECASE
     ),
 ]
+# "An argument is deductively valid if and only if …", "A graph is bipartite if …"
+_CONDITION = re.compile(
+    _LEAD + r"(?P<subject>(?:an?|the)\s+[^\W\d_][\w’'-]*(?:\s+[^\W\d_][\w’'-]*){0,2}?)\s+(?:is|are)\s+"
+    r"(?:said to be\s+|called\s+)?" + _T + r",?\s+(?:if|iff|when|whenever|provided)\b",
+    re.IGNORECASE,
+)
 _NAMING = [
     # "… are called bugs", "… is known as the power set", "… is referred to as …"
     re.compile(
@@ -203,6 +210,13 @@ def sentence_definitions(sentences: Iterable[Sentence]) -> list[Definition]:
                 found.append(Definition(term, text, sentence.page, sentence.quote, "statement"))
                 break
         else:
+            condition = _CONDITION.match(text)
+            if condition and (term := _term_from(condition)):
+                subject = condition.group("subject")
+                subject = subject[:1].lower() + subject[1:]
+                question = f"When is {subject} {term}?"
+                found.append(Definition(term, text, sentence.page, sentence.quote, "condition", question))
+                continue
             for pattern in _NAMING:
                 for match in pattern.finditer(text):
                     if term := _term_from(match):
@@ -229,6 +243,7 @@ def glossary_definitions(pages: Sequence[Page]) -> list[Definition]:
                 entries
                 and entries[-1][1] == index - 1
                 and not line.text.endswith(":")
+                and not line.text[:1].isupper()  # a capital opens the next paragraph, not the gloss's rest
                 and not lines[entries[-1][1]].text.endswith((".", "?", "!"))
             ):
                 entries[-1] = (entries[-1][0], index)
@@ -263,50 +278,43 @@ _VERB_CUES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Phrase:
-    text: str
-    after_determiner: bool  # "the union", "a set": evidence that it names a thing
-    after_verb_cue: bool  # "to read", "which contains": evidence that it is an action
-    head: bool  # it ends its run of content words: "numbers" in "natural numbers", not "natural"
+# (text, after a determiner: "the union", after a verb cue: "to read", head: no content word follows)
+Phrase = tuple[str, bool, bool, bool]
+_TOKEN = re.compile(r"[\w’'-]+|[^\w\s’'-]+")
 
 
 def candidate_phrases(text: str) -> list[Phrase]:
     """Phrases of 1-3 content words, split at function words and punctuation ("the Python interpreter
     reads code" → "Python interpreter", "Python", "interpreter", "reads code", …)."""
-    phrases = []
+    phrases: list[Phrase] = []
+    run: list[str] = []
+    cue = previous = ""  # the function word before the run; the last token's, when it is one
     first = True  # a sentence's first word: "A" there is the article, elsewhere often a name ("A contains")
-    for chunk in re.split(r"[^\w’'\- ]+", text):
-        run: list[str] = []
-        previous = ""
-        cue = ""  # the function word before the run
-        for word in [*chunk.split(), ""]:
-            clean = word.strip("’'-")
-            if (
-                clean
-                and clean.lower() not in STOP_WORDS
-                and clean.replace("-", "").isalpha()
-                and len(clean) > 1
-            ):
-                if not run:
-                    cue = previous
-                run.append(clean)
-                first = False
-                continue
-            for size in range(1, 4):
-                for start in range(len(run) - size + 1):
-                    opening = start == 0
+    for token in [*_TOKEN.findall(text), ""]:
+        clean = token.strip("’'-")
+        lower = clean.lower()
+        if len(clean) > 1 and lower not in STOP_WORDS and clean.replace("-", "").isalpha():
+            if not run:
+                cue = previous
+            run.append(clean)
+            first = False
+            continue
+        if run:
+            determined, acted, length = cue in _DETERMINERS, cue in _VERB_CUES, len(run)
+            for size in range(1, min(3, length) + 1):
+                for begin in range(length - size + 1):
+                    opening = begin == 0
                     phrases.append(
-                        Phrase(
-                            " ".join(run[start : start + size]),
-                            opening and cue in _DETERMINERS,
-                            opening and cue in _VERB_CUES,
-                            start + size == len(run),
+                        (
+                            " ".join(run[begin : begin + size]),
+                            opening and determined,
+                            opening and acted,
+                            begin + size == length,
                         )
                     )
             run = []
-            previous = clean.lower() if clean.islower() or (first and clean in ("A", "An", "The")) else ""
-            first = False
+        previous = lower if clean.islower() or (first and clean in ("A", "An", "The")) else ""
+        first = False
     return phrases
 
 
@@ -320,10 +328,13 @@ class Reference:
 
 @lru_cache(maxsize=8)
 def reference(book_pages: tuple[Page, ...]) -> Reference:
+    by_page: dict[int, set[str]] = defaultdict(set)
+    for sentence in book_sentences(book_pages):
+        by_page[sentence.page].update(key(phrase[0]) for phrase in candidate_phrases(sentence.text))
     frequency: Counter[str] = Counter()
-    for page in book_pages:
-        frequency.update({key(phrase.text) for phrase in candidate_phrases(" ".join(page.text.split()))})
-    return Reference(len(book_pages), frequency)
+    for phrases in by_page.values():
+        frequency.update(phrases)
+    return Reference(len(by_page), frequency)  # the pages with prose
 
 
 @dataclass
@@ -348,13 +359,13 @@ def key_terms(sentences: Sequence[Sentence], book: Reference | None = None) -> d
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     pages_with: dict[str, set[int]] = defaultdict(set)
     for sentence in sentences:
-        for phrase in candidate_phrases(sentence.text):
-            phrase_key = key(phrase.text)
+        for text, determined, acted_on, head in candidate_phrases(sentence.text):
+            phrase_key = key(text)
             counts[phrase_key] += 1
-            named[phrase_key] += phrase.after_determiner
-            acted[phrase_key] += phrase.after_verb_cue
-            heads[phrase_key] += phrase.head
-            spellings[phrase_key][phrase.text] += 1
+            named[phrase_key] += determined
+            acted[phrase_key] += acted_on
+            heads[phrase_key] += head
+            spellings[phrase_key][text] += 1
             pages_with[phrase_key].add(sentence.page)
     chapter_pages = len({sentence.page for sentence in sentences}) or 1
     stats = {}
@@ -367,7 +378,10 @@ def key_terms(sentences: Sequence[Sentence], book: Reference | None = None) -> d
             idf = math.log((book.pages + 1) / (book.frequency[phrase_key] + 1)) + 1
         else:
             idf = math.log((chapter_pages + 1) / (len(pages_with[phrase_key]) + 0.5)) + 1.5
-        score = math.log1p(count) * idf * (1 + 0.5 * (size - 1))
+        # sqrt, not log, of the count, and the chapter's pages that use it: a term the chapter keeps
+        # using outranks the name in one example ("wild animal park"), rare in the book as that is
+        spread = 0.5 + 0.5 * min(1.0, len(pages_with[phrase_key]) / 3)
+        score = math.sqrt(count) * idf * (1 + 0.3 * (size - 1)) * spread
         if len(phrase_key) <= 3:
             score *= 0.5
         spelling = _spelling(spellings[phrase_key])
