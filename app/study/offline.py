@@ -21,6 +21,7 @@ from app.study.sentences import Sentence, book_sentences, chapter_sentences, pro
 from app.study.terms import (
     Definition,
     TermStats,
+    candidate_phrases,
     glossary_definitions,
     key,
     key_terms,
@@ -29,6 +30,18 @@ from app.study.terms import (
 )
 
 BLANK = "_____"
+# Openings of a sentence that leans on the one before it, or sets a task.
+_DANGLING = re.compile(
+    r"^(?:also|but|so|and|or|this|that|these|those|it|they|then|thus|hence|however|now|yet|here|there|"
+    r"such|again|instead|similarly|otherwise|finally|for example|for instance|in this case|of course)\b",
+    re.IGNORECASE,
+)
+_EXERCISE = re.compile(
+    r"^(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:find|describe|explain|show|prove|compute|calculate|determine|write|"
+    r"list|give|suppose|let|consider|draw|use|try|what|which|how|why|exercise|problem|hint|solution|"
+    r"example|answer)\b",
+    re.IGNORECASE,
+)
 MAX_BACK = 420
 _SOURCE_WEIGHT = {"glossary": 1.5, "statement": 1.2, "condition": 1.2, "naming": 1.0}
 _EXPLAINS = (
@@ -53,6 +66,17 @@ class Chapter:
         stats = self.terms.get(term_key)
         return stats.score / self.top_term if stats and self.top_term else 0.0
 
+    def worth(self, sentence: Sentence) -> float:
+        """What a sentence is worth to a student: central, naming the chapter's specific terms, and
+        standing on its own (not "Also, …", not an exercise's "Describe the set …")."""
+        if _EXERCISE.match(sentence.text) or sentence.text.endswith("?"):
+            return 0.0
+        density = max((self.specificity(key(p[0])) for p in candidate_phrases(sentence.text)), default=0.0)
+        value = 0.6 * self.central(sentence) + 0.4 * density
+        if _DANGLING.match(sentence.text):
+            value *= 0.5
+        return value
+
 
 def read_chapter(
     pages: Sequence[Page],
@@ -70,8 +94,9 @@ def read_chapter(
     top_term = max((stats.score for stats in terms.values()), default=0.0)
     chapter = Chapter(sentences, centre, [], terms, top_term)
     by_quote = {(s.page, s.quote): s for s in sentences}
+    texts = {page.number: page.text for page in pages}
     ranked: dict[str, tuple[float, Definition]] = {}
-    for definition in [*glossary_definitions(prose_pages(pages)), *sentence_definitions(sentences)]:
+    for definition in [*glossary_definitions(prose_pages(pages)), *sentence_definitions(sentences, texts)]:
         sentence = by_quote.get((definition.page, definition.quote))
         score = (
             _SOURCE_WEIGHT[definition.source]
@@ -152,8 +177,15 @@ def clozeable(term_key: str, stats: TermStats, terms: dict[str, TermStats] | Non
 
 
 def _same(a: str, b: str) -> bool:
-    """Two term keys for one card: equal once folded, or spelt nearly alike ("colour", "color")."""
-    return a == b or _alike(a, b, 0.9)
+    """Two term keys for one card: equal once folded, spelt nearly alike ("colour", "color"), or a
+    word and the phrase it qualifies ("contingent", "contingent sentence"; "valid", "deductively
+    valid"). A phrase's head is another term: "set" and "power set" get a card each."""
+    if a == b or _alike(a, b, 0.9):
+        return True
+    word, phrase = (a, b.split()) if " " not in a else (b, a.split())
+    if " " in word or len(phrase) < 2:
+        return False
+    return phrase[0] == word or (phrase[0].endswith("ly") and phrase[-1] == word)
 
 
 def _alike(a: str, b: str, threshold: float) -> bool:
@@ -198,7 +230,7 @@ def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[P
             scored.append((score, _definition_card(definition)))
             used_terms.append(definition.key)
             used_quotes.add((definition.page, definition.quote))
-    ranked_sentences = sorted(chapter.sentences, key=lambda s: -chapter.central(s))
+    ranked_sentences = sorted(chapter.sentences, key=lambda s: -chapter.worth(s))
     for sentence in ranked_sentences:
         if len(scored) >= count * 2:
             break
@@ -209,7 +241,7 @@ def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[P
             continue
         term_key, spelling = found
         explains = re.match(rf"^(?:an?\s+|the\s+)?{re.escape(spelling)}\s+{_EXPLAINS}\b", sentence.text, re.I)
-        base = chapter.specificity(term_key) + chapter.central(sentence)
+        base = chapter.specificity(term_key) + chapter.worth(sentence)
         if explains:
             card = CardDraft(
                 front=spelling,
@@ -261,7 +293,7 @@ def _questions(chapter: Chapter) -> list[_Ask]:
             question = f"Which term fills the blank? “{blank}”"
         asks.append(_Ask(question, definition.term, definition.key, definition.page, definition.quote))
     used = {ask.answer_key for ask in asks}
-    for sentence in sorted(chapter.sentences, key=lambda s: -chapter.central(s)):
+    for sentence in sorted(chapter.sentences, key=lambda s: -chapter.worth(s)):
         if not 8 <= sentence.words <= 45:
             continue
         found = _best_term(chapter, sentence, used)
@@ -389,7 +421,7 @@ def study_guide(
         guide_terms.append(
             GuideTerm(definition.term, _clip(definition_text), definition.page, definition.quote)
         )
-    candidates = [s for s in chapter.sentences if 8 <= s.words <= 50]
-    best = sorted(candidates, key=lambda s: -chapter.central(s))[:sentences]
+    candidates = [s for s in chapter.sentences if 10 <= s.words <= 50 and chapter.worth(s) > 0]
+    best = sorted(candidates, key=lambda s: -chapter.worth(s))[:sentences]
     best.sort(key=lambda s: (s.page, s.start))
     return GuideDraft(terms=guide_terms, central=[GuideSentence(s.text, s.page) for s in best])

@@ -10,7 +10,7 @@ words.
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -199,9 +199,17 @@ def _term_from(match: re.Match[str]) -> str | None:
     return term if is_term(term) else None
 
 
-def sentence_definitions(sentences: Iterable[Sentence]) -> list[Definition]:
+# A naming sentence that leans on the one before: "This process is called parsing."
+_LEANS_BACK = re.compile(r"^(?:this|these|such|that|it|they)\b|\blike (?:this|these|that)\b", re.IGNORECASE)
+
+
+def sentence_definitions(
+    sentences: Sequence[Sentence], texts: dict[int, str] | None = None
+) -> list[Definition]:
+    """Definitions stated in the sentences. With the pages' `texts`, a naming sentence that leans on
+    the one before it ("This process is called parsing.") is quoted together with it."""
     found = []
-    for sentence in sentences:
+    for index, sentence in enumerate(sentences):
         text = sentence.text
         for pattern in _STATEMENT:
             match = pattern.match(text)
@@ -217,15 +225,31 @@ def sentence_definitions(sentences: Iterable[Sentence]) -> list[Definition]:
                 question = f"When is {subject} {term}?"
                 found.append(Definition(term, text, sentence.page, sentence.quote, "condition", question))
                 continue
+            terms = []
             for pattern in _NAMING:
-                for match in pattern.finditer(text):
-                    if term := _term_from(match):
-                        found.append(Definition(term, text, sentence.page, sentence.quote, "naming"))
+                terms += [term for match in pattern.finditer(text) if (term := _term_from(match))]
             if call := _WE_CALL.search(text):
-                for match in _ARTICLE_TERM.finditer(call.group("rest")):
-                    if term := _term_from(match):
-                        found.append(Definition(term, text, sentence.page, sentence.quote, "naming"))
-                        break
+                named = (
+                    term
+                    for match in _ARTICLE_TERM.finditer(call.group("rest"))
+                    if (term := _term_from(match))
+                )
+                terms += [term for term in [next(named, None)] if term]
+            if not terms:
+                continue
+            definition, quote = text, sentence.quote
+            before = sentences[index - 1] if index else None
+            page_text = texts.get(sentence.page) if texts else None
+            if (
+                _LEANS_BACK.search(text)
+                and before is not None
+                and page_text is not None
+                and before.page == sentence.page
+                and page_text[before.end : sentence.start].isspace()
+            ):
+                definition, quote = f"{before.text} {text}", page_text[before.start : sentence.end]
+            for term in terms:
+                found.append(Definition(term, definition, sentence.page, quote, "naming"))
     return found
 
 

@@ -41,7 +41,11 @@ def carded_terms(cards: list[CardDraft]) -> set[str]:
     terms = set()
     for card in cards:
         if card.kind == "definition":
-            terms.add(key(re.sub(r"^What is meant by “(.*)”\?$", r"\1", card.front)))
+            asked = re.match(
+                r"^What is meant by “(.*)”\?$|^When is (?:an?|the) \w+(?: of \w+)? (.*)\?$", card.front
+            )
+            assert asked, card.front
+            terms.add(key(asked[1] or asked[2]))
         elif card.kind == "term":
             terms.add(key(card.front))
         else:
@@ -74,7 +78,18 @@ def carded_terms(cards: list[CardDraft]) -> set[str]:
             ],
         ),
         ("levin sets", ["set", "power set", "cardinality"]),
-        ("forallx 1", ["argument", "valid", "tautology", "contradiction", "sentence"]),
+        (
+            "forallx 1",
+            [
+                "argument",
+                "deductively valid",
+                "tautology",
+                "contradiction",
+                "sentence",
+                "logically equivalent",
+                "consistent",
+            ],
+        ),
     ],
 )
 def test_cards_teach_the_terms_the_chapter_defines(name: str, defined: list[str]) -> None:
