@@ -39,7 +39,7 @@ _DANGLING = re.compile(
 _EXERCISE = re.compile(
     r"^(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:find|describe|explain|show|prove|compute|calculate|determine|write|"
     r"list|give|suppose|let|consider|draw|use|try|what|which|how|why|exercise|problem|hint|solution|"
-    r"example|answer)\b",
+    r"example|answer|figure|fig|table|listing)\b",
     re.IGNORECASE,
 )
 MAX_BACK = 420

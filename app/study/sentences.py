@@ -30,7 +30,7 @@ _PAGE_NUMBER = re.compile(r"^(?:\d{1,4}|[ivxlc]{1,6})$", re.IGNORECASE)
 _HEAD_WITH_NUMBER = re.compile(r"^\d{1,4}\s+\S.{0,80}$|^\S.{0,80}\s\d{1,4}$")
 _DIGITS = re.compile(r"\d+")
 # Between sentences: a stop, optional closing quote or bracket, space, then a capital or opening quote.
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’)\]]?\s+(?=[\"“‘(\[]?[A-Z])")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"”’)\]]?\s+(?=[\"“‘(\[]?[A-Z])|\s*[•▪●◦]\s*")
 _ABBREVIATION = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|cf|vs|viz|al|fig|figs|eq|eqs|ch|sec|no|vol|pp|dr|mr|mrs|ms|st|prof)\.|"
     r"\b[A-Z]\.|\b\d+(?:\.\d+)+\.|^\s*\d+\.)$",

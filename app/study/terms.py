@@ -167,6 +167,13 @@ _NAMING = [
         r"(?:an?\s+|the\s+)?" + _T,
         re.IGNORECASE,
     ),
+    # "We will use the term speed to refer to how fast …"
+    re.compile(
+        r"\b(?:the|a)\s+(?:term|word|name)\s+"
+        + _T
+        + r"\s+(?:to refer to|to mean|to describe|to denote|for)\b",
+        re.IGNORECASE,
+    ),
     # "we call them tokens" / "we call this a loop"
     re.compile(r"\bwe\s+call\s+(?:this|these|it|them)\s+(?:an?\s+|the\s+)?" + _T, re.IGNORECASE),
     # "we say that A is a subset of B"
@@ -185,15 +192,20 @@ _LABELS = frozenset(
 )
 
 
-def _term_from(match: re.Match[str]) -> str | None:
+def _term_from(match: re.Match[str], *, runs_on: bool = False) -> str | None:
+    """The term a pattern matched. `runs_on`: the match may run on into the sentence ("called bugs and
+    the process …" → "bugs"); otherwise the term must stand alone ("The constant a is …" names no term)."""
     term = re.sub(r"^\S+[’']s\s+", "", match.group("term").strip())  # "the set’s cardinality"
     opened = match.string[match.start("term") - 1 : match.start("term")] in ("“", '"', "‘")
     if opened and match.string[match.end("term") : match.end("term") + 1] not in ("”", '"', "’"):
         return None  # a quoted name that goes on past four words or a comma: “Hello, World!”
     words = term.split()
-    # a naming match runs on into the sentence: "called bugs and the process" → "bugs"
     for index, word in enumerate(words):
         if word.lower() in STOP_WORDS and index > 0:
+            if not runs_on and word == "of" and 0 < index < len(words) - 1:
+                continue  # "An inertial frame of reference is …"
+            if not runs_on or word.lower() in ("a", "an", "the") and words[index - 1].endswith("ing"):
+                return None  # "is called taking the anti-derivative": an action, not a name
             term = " ".join(words[:index])
             break
     return term if is_term(term) else None
@@ -227,12 +239,14 @@ def sentence_definitions(
                 continue
             terms = []
             for pattern in _NAMING:
-                terms += [term for match in pattern.finditer(text) if (term := _term_from(match))]
+                terms += [
+                    term for match in pattern.finditer(text) if (term := _term_from(match, runs_on=True))
+                ]
             if call := _WE_CALL.search(text):
                 named = (
                     term
                     for match in _ARTICLE_TERM.finditer(call.group("rest"))
-                    if (term := _term_from(match))
+                    if (term := _term_from(match, runs_on=True))
                 )
                 terms += [term for term in [next(named, None)] if term]
             if not terms:

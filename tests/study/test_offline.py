@@ -2,7 +2,8 @@
 
 The terms named here were picked by reading each chapter: Think Python's chapter 1 defines them in its
 text and lists them in its Glossary section; Levin's "Sets" section defines a set, the power set and
-cardinality in its prose; forallx's chapter 1 defines arguments, validity, tautologies.
+cardinality in its prose; forallx's chapter 1 defines arguments, validity, tautologies; the physics
+book's chapter 3 velocity, speed, acceleration and frames of reference.
 """
 
 import re
@@ -78,6 +79,17 @@ def carded_terms(cards: list[CardDraft]) -> set[str]:
             ],
         ),
         ("levin sets", ["set", "power set", "cardinality"]),
+        (
+            "physics 3",
+            [
+                "velocity",
+                "acceleration",
+                "speed",
+                "reference frame",
+                "inertial frame of reference",
+                "instantaneous velocity",
+            ],
+        ),
         (
             "forallx 1",
             [
