@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint install install-test chromium ocr clean bench-load
+.PHONY: run test lint install install-test chromium ocr clean bench-load bench-study
 
 run: install ocr  ## serve on http://127.0.0.1:8000 with embedded Postgres and Redis
 	$(BIN)/studyrag serve
@@ -43,6 +43,10 @@ $(VENV)/.installed-test: pyproject.toml packaging/en_core_web_sm/pyproject.toml 
 # Simulated students against a server of its own (bench/load.py); e.g. ARGS="--students 20 --step-seconds 30".
 bench-load: $(VENV)/.installed-bench
 	$(BIN)/python bench/load.py $(ARGS)
+
+# Offline study aids on real chapters of the shared books (bench/study.py); e.g. ARGS="--repeat 5".
+bench-study: install
+	$(BIN)/python bench/study.py $(ARGS)
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[bench]"
