@@ -9,8 +9,8 @@ to the chapter (tf-idf against the book) and how central its sentence is (TextRa
 
 import random
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -58,6 +58,15 @@ class Chapter:
     definitions: list[tuple[float, Definition]]  # one per term, best first
     terms: dict[str, TermStats]  # by key
     top_term: float
+    _keys: dict[tuple[int, int], frozenset[str]] = field(default_factory=dict)
+    _worth: dict[tuple[int, int], float] = field(default_factory=dict)
+
+    def keys_in(self, sentence: Sentence) -> frozenset[str]:
+        """The keys of the candidate terms the sentence uses."""
+        where = (sentence.page, sentence.start)
+        if where not in self._keys:
+            self._keys[where] = frozenset(key(phrase[0]) for phrase in candidate_phrases(sentence.text))
+        return self._keys[where]
 
     def central(self, sentence: Sentence) -> float:
         return self.centre.get((sentence.page, sentence.start), 0.0)
@@ -69,12 +78,16 @@ class Chapter:
     def worth(self, sentence: Sentence) -> float:
         """What a sentence is worth to a student: central, naming the chapter's specific terms, and
         standing on its own (not "Also, …", not an exercise's "Describe the set …")."""
-        if _EXERCISE.match(sentence.text) or sentence.text.endswith("?"):
-            return 0.0
-        density = max((self.specificity(key(p[0])) for p in candidate_phrases(sentence.text)), default=0.0)
-        value = 0.6 * self.central(sentence) + 0.4 * density
-        if _DANGLING.match(sentence.text):
-            value *= 0.5
+        where = (sentence.page, sentence.start)
+        if where in self._worth:
+            return self._worth[where]
+        value = 0.0
+        if not (_EXERCISE.match(sentence.text) or sentence.text.endswith("?")):
+            density = max((self.specificity(k) for k in self.keys_in(sentence)), default=0.0)
+            value = 0.6 * self.central(sentence) + 0.4 * density
+            if _DANGLING.match(sentence.text):
+                value *= 0.5
+        self._worth[where] = value
         return value
 
 
@@ -199,19 +212,22 @@ def _alike(a: str, b: str, threshold: float) -> bool:
 
 def _best_term(chapter: Chapter, sentence: Sentence, used: set[str]) -> tuple[str, str] | None:
     """The sentence's most specific key term that has no card yet: (key, spelling in the sentence)."""
-    best: tuple[float, str, str] | None = None
-    for term_key, stats in chapter.terms.items():
+    ranked = []
+    for term_key in chapter.keys_in(sentence):
+        stats = chapter.terms.get(term_key)
         if (
-            len(term_key) < 4
+            stats is None
+            or len(term_key) < 4
             or stats.count < 2
             or term_key in used
             or not clozeable(term_key, stats, chapter.terms)
         ):
             continue
-        match = _term_pattern(stats.spelling).search(sentence.text)
-        if match and (best is None or stats.score > best[0]):
-            best = (stats.score, term_key, match.group(0))
-    return (best[1], best[2]) if best else None
+        ranked.append((stats.score, term_key, stats.spelling))
+    for _, term_key, spelling in sorted(ranked, reverse=True):
+        if match := _term_pattern(spelling).search(sentence.text):
+            return term_key, match.group(0)
+    return None
 
 
 def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[Page] = ()) -> list[CardDraft]:
@@ -280,8 +296,9 @@ class _Ask:
     quote: str
 
 
-def _questions(chapter: Chapter) -> list[_Ask]:
-    asks = []
+def _questions(chapter: Chapter) -> Iterator[_Ask]:
+    """Questions, best first: the chapter's definitions, then its most valuable sentences' terms."""
+    used = {definition.key for _, definition in chapter.definitions}
     for _, definition in chapter.definitions:
         if definition.source == "glossary":
             gloss = blanked(definition.definition, definition.term) or definition.definition
@@ -291,24 +308,16 @@ def _questions(chapter: Chapter) -> list[_Ask]:
             if blank is None:
                 continue
             question = f"Which term fills the blank? “{blank}”"
-        asks.append(_Ask(question, definition.term, definition.key, definition.page, definition.quote))
-    used = {ask.answer_key for ask in asks}
+        yield _Ask(question, definition.term, definition.key, definition.page, definition.quote)
     for sentence in sorted(chapter.sentences, key=lambda s: -chapter.worth(s)):
         if not 8 <= sentence.words <= 45:
             continue
         found = _best_term(chapter, sentence, used)
         if found and (blank := blanked(sentence.text, found[1])) and blank.count(BLANK) <= 2:
-            asks.append(
-                _Ask(
-                    f"Which term fills the blank? “{blank}”",
-                    found[1],
-                    found[0],
-                    sentence.page,
-                    sentence.quote,
-                )
-            )
             used.add(found[0])
-    return asks
+            yield _Ask(
+                f"Which term fills the blank? “{blank}”", found[1], found[0], sentence.page, sentence.quote
+            )
 
 
 def _distractor_pool(chapter: Chapter, book: Chapter | None) -> list[tuple[float, str, str]]:
@@ -379,13 +388,17 @@ def quiz(
     book = _book(tuple(book_pages)) if book_pages else None
     pool = _distractor_pool(chapter, book)
     questions: list[QuestionDraft] = []
+    asked: list[str] = []
     for ask in _questions(chapter):
         if len(questions) >= count:
             break
+        if any(_same(ask.answer_key, other) for other in asked):
+            continue
         rng = random.Random(f"{seed}:{ask.answer_key}")
         distractors = _choices(ask, pool, rng)
         if distractors is None:
             continue
+        asked.append(ask.answer_key)
         answer_index = rng.randrange(4)
         choices = [*distractors]
         choices.insert(answer_index, ask.answer)

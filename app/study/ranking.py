@@ -16,6 +16,7 @@ from app.study.terms import STOP_WORDS, key, words_of
 
 DAMPING = 0.85
 ITERATIONS = 50
+BLOCK = 1500  # 1,500² float32 similarities: 9 MB
 
 
 def content_words(text: str) -> list[str]:
@@ -23,7 +24,19 @@ def content_words(text: str) -> list[str]:
 
 
 def centrality(sentences: Sequence[Sentence]) -> list[float]:
-    """A score per sentence, summing to 1 (all equal when nothing links them)."""
+    """A score per sentence, summing to 1 (all equal when nothing links them). A whole book is ranked
+    in runs of BLOCK consecutive sentences, so memory stays bounded (BLOCK² similarities at a time)."""
+    count = len(sentences)
+    if count > BLOCK:
+        scores: list[float] = []
+        for start in range(0, count, BLOCK):
+            block = sentences[start : start + BLOCK]
+            scores += [score * len(block) / count for score in _textrank(block)]
+        return scores
+    return _textrank(sentences)
+
+
+def _textrank(sentences: Sequence[Sentence]) -> list[float]:
     count = len(sentences)
     if count == 0:
         return []
