@@ -36,9 +36,11 @@ _DANGLING = re.compile(
     r"such|again|instead|similarly|otherwise|finally|for example|for instance|in this case|of course)\b",
     re.IGNORECASE,
 )
+_CODE_WORD = re.compile(r"\w_\w|\w\(\)|\w\.\w+\(")
 _EXERCISE = re.compile(
-    r"^(?:\(?[a-z0-9]{1,3}[.)]\s+)?(?:find|describe|explain|show|prove|compute|calculate|determine|write|"
-    r"list|give|suppose|let|consider|draw|use|try|what|which|how|why|exercise|problem|hint|solution|"
+    r"^(?:\(?[a-z0-9]{1,3}[.)]\s+|as an exercise,?\s+)?(?:find|describe|explain|show|prove|compute|"
+    r"calculate|determine|write|list|give|suppose|let|consider|draw|use|try|what|which|how|why|exercise|"
+    r"problem|hint|solution|"
     r"example|answer|figure|fig|table|listing)\b",
     re.IGNORECASE,
 )
@@ -87,6 +89,8 @@ class Chapter:
             value = 0.6 * self.central(sentence) + 0.4 * density
             if _DANGLING.match(sentence.text):
                 value *= 0.5
+            if _CODE_WORD.search(sentence.text):
+                value *= 0.3  # "write a function named move_rectangle that …"
         self._worth[where] = value
         return value
 
@@ -252,6 +256,8 @@ def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[P
             break
         if (sentence.page, sentence.quote) in used_quotes or not 8 <= sentence.words <= 45:
             continue
+        if chapter.worth(sentence) <= 0:
+            break  # the rest are exercises and questions
         found = _best_term(chapter, sentence, set(used_terms))
         if found is None or not fresh(found[0]):
             continue
@@ -310,6 +316,8 @@ def _questions(chapter: Chapter) -> Iterator[_Ask]:
             question = f"Which term fills the blank? “{blank}”"
         yield _Ask(question, definition.term, definition.key, definition.page, definition.quote)
     for sentence in sorted(chapter.sentences, key=lambda s: -chapter.worth(s)):
+        if chapter.worth(sentence) <= 0:
+            break  # the rest are exercises and questions
         if not 8 <= sentence.words <= 45:
             continue
         found = _best_term(chapter, sentence, used)

@@ -107,6 +107,8 @@ def is_term(phrase: str) -> bool:
         return False
     if letters < 0.8 * len(phrase.replace(" ", "")):
         return False
+    if any(re.search(r"[a-z][A-Z]", word) or "_" in word for word in words):
+        return False  # "AttributeError", "move_rectangle": code, not a term
     return not (len(words) == 1 and len(phrase) < 3)
 
 
@@ -211,6 +213,14 @@ def _term_from(match: re.Match[str], *, runs_on: bool = False) -> str | None:
     return term if is_term(term) else None
 
 
+# "… is a big topic", "… is a good idea": a judgement, not a definition
+_JUDGED = re.compile(
+    r"^(?:an?|the)\s+(?:big|good|great|useful|important|powerful|common|simple|nice|bad|hard|easy|"
+    r"difficult|little|small|large|better|best|popular|convenient|strange|bit|lot|way|example|reference)\b",
+    re.IGNORECASE,
+)
+
+
 # A naming sentence that leans on the one before: "This process is called parsing."
 _LEANS_BACK = re.compile(r"^(?:this|these|such|that|it|they)\b|\blike (?:this|these|that)\b", re.IGNORECASE)
 
@@ -225,7 +235,8 @@ def sentence_definitions(
         text = sentence.text
         for pattern in _STATEMENT:
             match = pattern.match(text)
-            term = _term_from(match) if match and len(match.group("rest").split()) >= 4 else None
+            rest = match.group("rest") if match else ""
+            term = _term_from(match) if match and len(rest.split()) >= 4 and not _JUDGED.match(rest) else None
             if term and term.split()[0].lower() not in _PRONOUN_START:
                 found.append(Definition(term, text, sentence.page, sentence.quote, "statement"))
                 break
@@ -294,6 +305,8 @@ def glossary_definitions(pages: Sequence[Page]) -> list[Definition]:
             term, gloss = match.group("term").strip(), match.group("gloss").strip()
             if term.lower() in _LABELS or not is_term(term) or len(words_of(gloss)) < 3:
                 continue
+            if gloss.count(",") >= len(gloss.split()) / 2:
+                continue  # "attributes: width, height, corner.": a list, not a gloss
             letters = sum(ch.isalpha() for ch in gloss)
             if letters < 0.7 * len(gloss.replace(" ", "")):
                 continue
