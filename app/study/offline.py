@@ -10,7 +10,7 @@ to the chapter (tf-idf against the book) and how central its sentence is (TextRa
 import random
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -114,6 +114,11 @@ def read_chapter(
     texts = {page.number: page.text for page in pages}
     ranked: dict[str, tuple[float, Definition]] = {}
     for definition in [*glossary_definitions(prose_pages(pages)), *sentence_definitions(sentences, texts)]:
+        if definition.source != "glossary" and not _named_thing(definition, terms):
+            continue
+        spelling = terms[definition.key].spelling if definition.key in terms else definition.term
+        if definition.term[:1].isupper() and spelling == definition.term.lower():
+            definition = replace(definition, term=spelling)  # "Logic is …" defines "logic"
         sentence = by_quote.get((definition.page, definition.quote))
         score = (
             _SOURCE_WEIGHT[definition.source]
@@ -131,6 +136,16 @@ def read_chapter(
             ranked[definition.key] = (score, definition)
     chapter.definitions = sorted(ranked.values(), key=lambda item: -item[0])
     return chapter
+
+
+def _named_thing(definition: Definition, terms: dict[str, TermStats]) -> bool:
+    """A one-word term a sentence opens with ("Short is the life of every man", "Seldom are any …") is a
+    term only if the chapter also names it as a thing somewhere ("the logic", "of logic")."""
+    term = definition.term
+    if " " in term or not term[:1].isupper() or term.isupper() or not definition.definition.startswith(term):
+        return True
+    stats = terms.get(definition.key)
+    return stats is not None and stats.named > 0
 
 
 def _capital(text: str) -> str:
