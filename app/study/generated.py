@@ -84,17 +84,17 @@ def _pattern(quote: str) -> re.Pattern[str] | None:
 
 def locate(quote: str, pages: Sequence[Page], page_number: int | None) -> tuple[int, str] | None:
     """(page, the page's exact text) of a quote the model gave, trying its page first; None when no
-    page of the chapter holds it."""
-    quote = quote.strip().strip("\"“”'").strip()
-    if len(quote) < MIN_QUOTE_CHARS:
-        return None
-    pattern = _pattern(quote)
-    if pattern is None:
-        return None
+    page of the chapter holds it. A quote shortened with "…" keeps its longest part that is found."""
     ordered = sorted(pages, key=lambda page: page.number != page_number)
-    for page in ordered:
-        if match := pattern.search(page.text):
-            return page.number, match.group(0)
+    parts = sorted(re.split(r"\s*(?:\.\.\.|…)\s*", quote), key=len, reverse=True)
+    for part in parts:
+        part = part.strip().strip("\"“”'").strip()
+        pattern = _pattern(part) if len(part) >= MIN_QUOTE_CHARS else None
+        if pattern is None:
+            continue
+        for page in ordered:
+            if match := pattern.search(page.text):
+                return page.number, match.group(0)
     return None
 
 
@@ -203,6 +203,8 @@ async def quiz(
             else []
         )
         answer = item.get("answer_index")
+        if isinstance(answer, str) and answer.strip().isdigit():
+            answer = int(answer)
         if not question or question.lower() in seen or len(choices) != 4 or not all(choices):
             continue
         if (

@@ -151,3 +151,26 @@ async def test_a_summary_citing_nothing_is_left_out() -> None:
         server.reply = lambda messages: "This chapter is about programs."
         guide = await generated.summary(_model(server), _chapter())
     assert guide.summary is None and guide.summary_sources == [] and guide.terms
+
+
+async def test_a_quote_shortened_with_an_ellipsis_keeps_its_longest_part_found() -> None:
+    pages = _chapter()
+    shortened = "Formal languages are languages that are designed by people … for specific applications."
+    reply = {
+        "questions": [
+            {
+                "question": "Who designs formal languages?",
+                "choices": ["People", "Nature", "Computers", "Nobody"],
+                "answer_index": "0",
+                "page": "25",
+                "quote": shortened,
+            }
+        ]
+    }
+    with FakeOpenAI() as server:
+        server.reply = lambda messages: json.dumps(reply)
+        drafts = await generated.quiz(_model(server), pages, count=3)
+
+    assert len(drafts) == 1 and drafts[0].answer_index == 0 and drafts[0].page == 25
+    assert drafts[0].quote == "Formal languages are languages that are designed by people"
+    assert drafts[0].quote in page_of(pages, 25).text
