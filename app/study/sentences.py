@@ -246,7 +246,15 @@ def page_sentences(page: Page, heads: set[str]) -> list[Sentence]:
 
 
 def prose_pages(pages: Sequence[Page]) -> list[Page]:
-    return [page for page in pages if not is_reference_page(page.text)]
+    """The pages that are not reference pages; a page between two of them counts as one too (an answer
+    key's page of worked models, an index page of long entries)."""
+    reference = [is_reference_page(page.text) for page in pages]
+    return [
+        page
+        for index, page in enumerate(pages)
+        if not reference[index]
+        and not (0 < index < len(pages) - 1 and reference[index - 1] and reference[index + 1])
+    ]
 
 
 @lru_cache(maxsize=4)

@@ -160,6 +160,9 @@ def test_no_card_comes_from_contents_index_or_answer_key() -> None:
     assert python_cards and max(card.page for card in python_cards) < 272
     levin_cards = flashcards(pages_between(LEVIN, 224, 292), count=60)
     assert levin_cards and max(card.page for card in levin_cards) < 240
+    # forallx: the last chapter, then "Solutions to selected exercises" (137-148), then its quick reference
+    forallx_cards = flashcards(pages_between(FORALLX, 125, 154), count=60)
+    assert forallx_cards and not [card.page for card in forallx_cards if 137 <= card.page <= 148]
     contents_cards = flashcards([*levin_contents, *pages_between(LEVIN, 12, 14)], count=30)
     assert contents_cards and min(card.page for card in contents_cards) >= 12
 
