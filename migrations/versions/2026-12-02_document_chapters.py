@@ -4,7 +4,8 @@
 headings found in the text (app.library.contents). Null means "not read yet": documents ingested
 before this revision get their chapters and page text from a light re-read (parse only, no
 re-embedding): `ingestion_backlog()` now also names ready documents whose chapters are null, so the
-reconciler queues them. An empty list means the document has none.
+reconciler queues them. It reads that from `chapters_read`, a generated column: the system role that
+owns the function sees status columns, never content. An empty list means the document has none.
 
 `units` already held the text of each slide, section or chapter; it now holds each PDF page's too,
 for the study aids. No new table: both live on the document, under its row-level security.
@@ -30,7 +31,7 @@ depends_on: str | Sequence[str] | None = None
 SYSTEM_ROLE = f"{get_settings().app_db_role}_system"
 PENDING = "d.status in ('uploaded', 'queued', 'parsing', 'embedding')"
 # Ready, but read before chapters were kept: the job re-reads the file (no re-embedding).
-UNREAD = "(d.status = 'ready' and d.chapters is null)"
+UNREAD = "(d.status = 'ready' and not d.chapters_read)"
 
 
 def _backlog(condition: str) -> str:
@@ -50,11 +51,17 @@ def _backlog(condition: str) -> str:
 
 def upgrade() -> None:
     op.add_column("documents", sa.Column("chapters", postgresql.JSONB(), nullable=True))
-    op.execute(f'grant select (chapters) on documents to "{SYSTEM_ROLE}"')
+    # The system role reads status columns only, never content such as chapter titles.
+    op.add_column(
+        "documents",
+        sa.Column("chapters_read", sa.Boolean(), sa.Computed("chapters is not null", persisted=True)),
+    )
+    op.execute(f'grant select (chapters_read) on documents to "{SYSTEM_ROLE}"')
     op.execute(_backlog(f"({PENDING} or {UNREAD})"))
 
 
 def downgrade() -> None:
     op.execute(_backlog(PENDING))
-    op.execute(f'revoke select (chapters) on documents from "{SYSTEM_ROLE}"')
+    op.execute(f'revoke select (chapters_read) on documents from "{SYSTEM_ROLE}"')
+    op.drop_column("documents", "chapters_read")
     op.drop_column("documents", "chapters")
