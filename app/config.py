@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # GET /metrics answers this machine, or a request with `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: SecretStr | None = None
+    # A worker run on its own (`studyrag worker`, fly.toml's worker machines) serves its metrics here,
+    # under the same rule; unset, it serves none (under `studyrag serve` the web's /metrics has them).
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
     # Errors are reported to Sentry only with SENTRY_DSN set; unset, nothing is sent anywhere.
     sentry_dsn: SecretStr | None = None
 

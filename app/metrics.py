@@ -8,13 +8,20 @@ single process: tests, `uvicorn app.main:app`) the samples live in the process.
 
 Queue depth and the age of the oldest queued job are read from Redis when `/metrics` is asked.
 `/metrics` answers requests from this machine, or with `Authorization: Bearer <METRICS_TOKEN>`.
+
+A worker on a machine of its own (`studyrag worker` with WORKER_METRICS_PORT) shares no directory with
+any web process, so it serves its own samples (`serve_worker_metrics`), under the same rule.
 """
 
 import ipaddress
 import os
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, in_progress_key_prefix
@@ -34,6 +41,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.exceptions import Forbidden
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -158,28 +168,70 @@ class _Snapshot:
 
 
 def render(depth: int, oldest: float) -> bytes:
-    if MULTIPROCESS:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        samples = generate_latest(registry)
-    else:
-        samples = generate_latest(REGISTRY)
+    samples = _samples()
     snapshot = CollectorRegistry(auto_describe=False)
     snapshot.register(_Snapshot(depth, oldest))
     return samples + generate_latest(snapshot)
 
 
+def may_scrape(client: str | None, authorization: str, token: str | None) -> bool:
+    """The metrics rule: a client on this machine, or one that sends the METRICS_TOKEN bearer token."""
+    if token and secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
+        return True
+    try:
+        return ipaddress.ip_address(client or "").is_loopback
+    except ValueError:
+        return False
+
+
 def _allowed(request: Request, token: str | None) -> bool:
     from app.web import client_ip
 
-    if token:
-        given = request.headers.get("authorization", "")
-        if secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return True
-    try:
-        return ipaddress.ip_address(client_ip(request) or "").is_loopback
-    except ValueError:
-        return False
+    return may_scrape(client_ip(request), request.headers.get("authorization", ""), token)
+
+
+def _samples() -> bytes:
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def worker_metrics_app(token: str | None) -> "WSGIApplication":
+    """The standalone worker's `/metrics` (WSGI): its own samples, for this machine or the token."""
+
+    def app(environ: "WSGIEnvironment", start_response: "StartResponse") -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not found; metrics are at /metrics.\n"]
+        if not may_scrape(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION", ""), token):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"Metrics are served to this machine, or with the METRICS_TOKEN token.\n"]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [_samples()]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None  # scrapes every few seconds would drown the worker's own log
+
+
+class _Server6(WSGIServer):
+    address_family = socket.AF_INET6
+
+
+def serve_worker_metrics(host: str, port: int, token: str | None) -> WSGIServer:
+    """Start serving the worker's metrics on a thread of its own; `.shutdown()` stops it. An IPv6 host
+    ("::" is every address, as on Fly's private network) gets an IPv6 socket."""
+    server_class = _Server6 if ":" in host else WSGIServer
+    server = make_server(
+        host, port, worker_metrics_app(token), server_class=server_class, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
+    return server
 
 
 router = APIRouter(include_in_schema=False)

@@ -51,6 +51,13 @@ async def startup(ctx: JobContext) -> None:
         url = settings.app_url_for(settings.database_url)
     ctx["settings"] = settings
     init_sentry(settings, component="worker")
+    if settings.worker_metrics_port:
+        token = settings.metrics_token
+        ctx["metrics_server"] = metrics.serve_worker_metrics(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            token.get_secret_value() if token else None,
+        )
     ctx["engine"] = make_engine(url, **pool_options(settings))
     metrics.watch_pool(ctx["engine"], process="worker", pool_size=settings.db_pool_size)
     await refuse_unsafe_app_role(ctx["engine"])  # the worker writes every tenant's rows: RLS must bind it
@@ -96,6 +103,9 @@ async def shutdown(ctx: JobContext) -> None:
         with suppress(asyncio.CancelledError):
             await reconciler
     await ctx["engine"].dispose()
+    if server := ctx.get("metrics_server"):
+        server.shutdown()
+        server.server_close()
     metrics.process_ended()
 
 

@@ -70,6 +70,8 @@ def not_found(scope: Scope) -> Answer:
     where = [part for part in (scope.semester, scope.subject) if part]
     if scope.books:
         where.append(", ".join(scope.books))
+    if scope.chapter:
+        where.append(f"the chapter “{scope.chapter.title}”")
     within = f" (in {' / '.join(where)})" if where else ""
     return Answer(
         text=f"This is not in your library{within}. Try a wider scope, or add the book that covers it.",

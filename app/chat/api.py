@@ -40,6 +40,7 @@ def _prepare(
         question=body.query,
         scope=body.scope(),
         conversation_id=body.conversation_id,
+        chapter=body.chapter(),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from app.chat.retrieval import Scope
 from app.chat.schemas import MAX_QUESTION
 from app.config import Settings
 from app.deps import CurrentUser, SessionDep, SettingsDep, TenantDep, rate_limit
+from app.exceptions import InvalidInput
 from app.models import Conversation, Message, User
 from app.models.conversation import AnswerMode
 from app.templating import is_htmx, templates
@@ -59,6 +60,7 @@ async def _page(
     user: User,
     settings: Settings,
     conversation: Conversation | None,
+    chapter: str = "",
 ) -> Response:
     messages: list[Message] = []
     if conversation is not None:
@@ -78,16 +80,34 @@ async def _page(
             "semester": conversation.semester if conversation else None,
             "subject": conversation.subject if conversation else None,
             "books": chosen_books,
+            "chapter": chapter,
         },
     }
     return templates.TemplateResponse(request, "chat/index.html", context)
 
 
+def chapter_choice(value: str) -> tuple[uuid.UUID, int] | None:
+    """The chapter picker's "<document id>:<number>", or None for whole books."""
+    if not value:
+        return None
+    document_id, _, number = value.partition(":")
+    try:
+        return uuid.UUID(document_id), int(number)
+    except ValueError:
+        raise InvalidInput("Choose a chapter from the list.") from None
+
+
 @router.get("/chat", name="new_chat")
 async def new_chat(
-    request: Request, session: SessionDep, tenant: TenantDep, user: CurrentUser, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    tenant: TenantDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    chapter: Annotated[str, Query(max_length=60)] = "",
 ) -> Response:
-    return await _page(request, session, tenant, user, settings, None)
+    """A new conversation; `chapter` ("<document id>:<number>", from the library) picks a chapter."""
+    return await _page(request, session, tenant, user, settings, None, chapter=chapter)
 
 
 @router.get("/chat/history", name="chat_history")
@@ -120,6 +140,7 @@ async def ask_without_javascript(
     semester: Annotated[str, Form(max_length=64)] = "",
     subject: Annotated[str, Form(max_length=64)] = "",
     books: Annotated[Sequence[str], Form()] = (),
+    chapter: Annotated[str, Form(max_length=60)] = "",
     conversation_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """The plain form post; chat.js streams the answer from /api/chat/stream instead."""
@@ -131,6 +152,7 @@ async def ask_without_javascript(
         question=query,
         scope=Scope.parse(semester, subject, list(books)[:100]),
         conversation_id=conversation_id,
+        chapter=chapter_choice(chapter),
     )
     answered = await service.final_answer(service.answer(answering.sessionmaker, tenant, settings, prepared))
     return RedirectResponse(f"/chat/{answered.conversation_id}", status_code=303)

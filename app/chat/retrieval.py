@@ -43,11 +43,26 @@ _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 
 
 @dataclass(frozen=True)
+class ChapterPages:
+    """A chapter of one document as chat searches it: the passages that touch its pages."""
+
+    document_id: uuid.UUID
+    title: str
+    first_page: int
+    last_page: int
+
+
+@dataclass(frozen=True)
 class Scope:
     semester: str | None = None
     subject: str | None = None
     books: tuple[str, ...] = ()  # book names, within the semester/subject
     document_ids: tuple[uuid.UUID, ...] = ()
+    chapter: ChapterPages | None = None  # narrows the scope to a chapter of one document
+
+    def within(self, chapter: ChapterPages) -> "Scope":
+        """The scope of `chapter` alone: its document, whatever semester, subject or books were chosen."""
+        return Scope(None, None, (), (chapter.document_id,), chapter)
 
     @classmethod
     def parse(
@@ -108,7 +123,12 @@ def _document_sql(scope: Scope, params: dict[str, Any]) -> list[str]:
 
 
 def _scope_sql(scope: Scope, params: dict[str, Any]) -> str:
-    return " and ".join([*_document_sql(scope, params), "c.user_id = :user_id"])
+    clauses = [*_document_sql(scope, params), "c.user_id = :user_id"]
+    if scope.chapter:  # a passage that starts before the chapter or runs past it is in it too
+        clauses += ["c.page_end >= :chapter_first", "c.page_start <= :chapter_last"]
+        params["chapter_first"] = scope.chapter.first_page
+        params["chapter_last"] = scope.chapter.last_page
+    return " and ".join(clauses)
 
 
 _COLUMNS = (

@@ -13,15 +13,28 @@ from app.models.conversation import AnswerMode
 MAX_QUESTION = get_settings().max_question_chars
 
 
+class ChapterChoice(BaseModel):
+    document_id: uuid.UUID
+    number: int = Field(
+        ge=1, le=10_000, description="The chapter's number, as GET /api/files/{id}/chapters lists it."
+    )
+
+
 class ChatRequest(BaseModel):
     query: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION)]
     active_semester: str | None = Field(default=None, max_length=64)
     active_subject: str | None = Field(default=None, max_length=64)
     active_books: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
+    active_chapter: ChapterChoice | None = Field(
+        default=None, description="Narrow the question to one chapter of one file (it replaces the books)."
+    )
     conversation_id: uuid.UUID | None = None
 
     def scope(self) -> Scope:
         return Scope.parse(self.active_semester, self.active_subject, self.active_books)
+
+    def chapter(self) -> tuple[uuid.UUID, int] | None:
+        return (self.active_chapter.document_id, self.active_chapter.number) if self.active_chapter else None
 
 
 class Source(BaseModel):

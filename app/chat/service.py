@@ -13,15 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chat import answer as answers
 from app.chat.answer import AnswerText
-from app.chat.retrieval import Passage, Scope, retrieve
+from app.chat.retrieval import ChapterPages, Passage, Scope, retrieve
 from app.chat.schemas import Answered
 from app.config import Settings
 from app.db import release
 from app.exceptions import Conflict, NotYours
 from app.ingestion.embeddings import Embedder, counted
+from app.library import service as library
 from app.metrics import CHAT_STAGE_SECONDS
 from app.models import Conversation, Document, Message
 from app.models.conversation import AnswerMode
+from app.models.document import DocumentStatus
 from app.overload import Gate
 from app.tenancy import Tenant, bind_tenant, owned
 from app.usage import service as usage
@@ -80,7 +82,8 @@ async def delete_conversation(session: AsyncSession, tenant: Tenant, conversatio
 
 
 async def scope_options(session: AsyncSession, tenant: Tenant) -> dict[str, Any]:
-    """Semesters, subjects and books of the library, each with where it occurs (for filtering in JS)."""
+    """Semesters, subjects and books of the library, each with where it occurs (for filtering in JS), and
+    the chapters of its ready files."""
     statement = owned(select(Document.semester, Document.subject, Document.book).distinct(), Document, tenant)
     rows = (await session.execute(statement)).all()
     subjects: dict[str, set[str]] = {}
@@ -88,10 +91,19 @@ async def scope_options(session: AsyncSession, tenant: Tenant) -> dict[str, Any]
     for semester, subject, book in rows:
         subjects.setdefault(subject, set()).add(semester)
         books.setdefault(book, set()).add((semester, subject))
+    with_chapters = owned(
+        select(Document.id, Document.book, Document.filename, Document.chapters), Document, tenant
+    ).where(Document.status == DocumentStatus.READY, func.jsonb_array_length(Document.chapters) > 0)
+    files = (await session.execute(with_chapters.order_by(Document.book, Document.filename))).all()
     return {
         "semesters": sorted({row.semester for row in rows}, key=str.casefold),
         "subjects": {name: sorted(subjects[name]) for name in sorted(subjects, key=str.casefold)},
         "books": {name: sorted(books[name]) for name in sorted(books, key=str.casefold)},
+        # Files with chapters, for the chapter picker: [{id, book, filename, chapters: [{number, title}]}]
+        "chapters": [
+            {"id": file.id, "book": file.book, "filename": file.filename, "chapters": file.chapters}
+            for file in files
+        ],
     }
 
 
@@ -107,6 +119,17 @@ async def mark_deleted_sources(session: AsyncSession, tenant: Tenant, messages: 
     for message in messages:
         for source in message.sources or []:
             source["deleted"] = source["document_id"] not in alive
+
+
+async def chapter_scope(
+    session: AsyncSession, tenant: Tenant, scope: Scope, *, document_id: uuid.UUID, number: int
+) -> Scope:
+    """`scope` narrowed to chapter `number` of the tenant's document; 404 (and a refusal in the activity
+    log) for another user's document or a chapter it does not have."""
+    document = await library.get_document(session, tenant, document_id, action="chat.scope", chapters=True)
+    contents = library.Contents(document=document, pages=[], chapters=library.chapters_of(document))
+    found = contents.chapter(number, tenant=tenant, action="chat.scope")
+    return scope.within(ChapterPages(document.id, found.title, found.first_page, found.last_page))
 
 
 @dataclass
@@ -140,10 +163,14 @@ async def prepare_question(
     question: str,
     scope: Scope,
     conversation_id: uuid.UUID | None = None,
+    chapter: tuple[uuid.UUID, int] | None = None,
 ) -> Prepared:
-    """Check the conversation (the tenant's, with room left) and the month's limits on the request's
-    session, give its connection back, then retrieve in short sessions of its own. Every refusal
-    (404, 409, 429, 503) happens here, before any answer is sent."""
+    """Check the conversation (the tenant's, with room left), the chapter asked for (document id and
+    chapter number) and the month's limits on the request's session, give its connection back, then
+    retrieve in short sessions of its own. Every refusal (404, 409, 429, 503) happens here, before any
+    answer is sent."""
+    if chapter is not None:
+        scope = await chapter_scope(session, tenant, scope, document_id=chapter[0], number=chapter[1])
     if conversation_id is not None:
         await get_conversation(session, tenant, conversation_id)
         await ensure_room(session, tenant, conversation_id, settings.max_conversation_messages)

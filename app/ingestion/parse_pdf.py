@@ -12,9 +12,10 @@ one thread, `workers` pages at once. Measured on `scanned_image_only.pdf` (2 cor
 with Tesseract's default threads took 5.7 s for the page; 200 dpi greyscale, `--oem 1`, one thread
 0.56 s with the same text (README, "Scanned pages").
 
-Output, one JSON object per line on stdout: `{"pages": N}`, then `{"page": i, "text": "..."}` for each
-page (1-based, with `"ocr": true` when recognised), or a final `{"error": "<sentence for a student>",
-"kind": "..."}` with exit status 3.
+Output, one JSON object per line on stdout: `{"pages": N}`, then `{"outline": [{"title", "level",
+"page"}]}` (the bookmarks, 1-based pages, at most OUTLINE_ENTRIES of them, only when the PDF has any),
+then `{"page": i, "text": "..."}` for each page (1-based, with `"ocr": true` when recognised), or a
+final `{"error": "<sentence for a student>", "kind": "..."}` with exit status 3.
 """
 
 import json
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # the child does not import the settings
 
 EXIT_REFUSED = 3
 OCR_PAGE_SECONDS = 60  # one page that Tesseract cannot finish in this long is left unread
+OUTLINE_ENTRIES = 2000  # bookmarks read at most (a real book has a few hundred)
+OUTLINE_DEPTH = 4
+OUTLINE_TITLE = 200  # characters of a bookmark's title kept
 NO_TEXT = "This PDF has no text layer (scanned pages); OCR is not available."
 
 
@@ -49,6 +53,26 @@ def _text(document: pdfium.PdfDocument, index: int) -> str:
         return text
     except pdfium.PdfiumError:
         return ""  # one unreadable page does not lose the book
+
+
+def outline(document: pdfium.PdfDocument) -> list[dict[str, object]]:
+    """The bookmarks that point at a page of this document, in outline order: title, depth (0 for the
+    top level) and 1-based page. pypdfium2 stops at circular references; depth and count are capped."""
+    entries: list[dict[str, object]] = []
+    page_count = len(document)
+    try:
+        for bookmark in document.get_toc(max_depth=OUTLINE_DEPTH):
+            if len(entries) >= OUTLINE_ENTRIES:
+                break
+            destination = bookmark.get_dest()
+            index = destination.get_index() if destination is not None else None
+            title = " ".join((bookmark.get_title() or "").split())[:OUTLINE_TITLE]
+            if index is None or not 0 <= index < page_count or not title:
+                continue  # a link elsewhere (a URL, another file) or an empty entry
+            entries.append({"title": title, "level": bookmark.level, "page": index + 1})
+    except pdfium.PdfiumError:
+        return entries  # a damaged outline loses the chapters, never the book
+    return entries
 
 
 def render_scale(width: float, height: float, *, dpi: int, max_pixels: int) -> float:
@@ -114,6 +138,8 @@ def main(path: str, max_pages: int, max_page_chars: int, ocr: "OcrOptions | None
                 f"{ocr['max_pages']:,} a file. Split it, or upload the part you study.",
             )
     print(json.dumps({"pages": page_count}), flush=True)
+    if bookmarks := outline(document):
+        print(json.dumps({"outline": bookmarks}), flush=True)
     characters = 0
     # Pages leave in order; scanned ones are rendered here (pdfium is not thread-safe) and read by
     # `workers` Tesseract processes at once while the next pages are rendered.

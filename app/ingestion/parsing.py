@@ -33,6 +33,7 @@ class Parsed:
     pages: list[tuple[int, str]]  # (unit number, normalised text): pages, slides, sections or chapters
     titles: dict[int, str] = field(default_factory=dict)  # unit number → its title, where units have one
     ocr_pages: int = 0  # pages read by OCR
+    outline: list[dict[str, object]] = field(default_factory=list)  # a PDF's bookmarks: title, level, page
 
 
 # unstructured and the libraries under it: no usage ping, no notice, no model hub.
@@ -105,6 +106,8 @@ async def extract_pages(
                 if "pages" in message:
                     page_count = message["pages"]
                     await on_progress(0, page_count)
+                elif "outline" in message:
+                    parsed.outline = message["outline"]
                 elif "page" in message:
                     characters += len(message["text"])
                     if characters > max_document_chars:

@@ -10,7 +10,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +22,11 @@ from botocore.exceptions import BotoCoreError
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import undefer
 
 from app import metrics
 from app.config import Settings
+from app.ingestion.chapters import chapters_for
 from app.ingestion.chunking import Cut, chunk_pages
 from app.ingestion.embeddings import counted
 from app.ingestion.parse_pdf import NO_TEXT
@@ -121,7 +123,7 @@ async def _load(ctx: JobContext, tenant: Tenant, document_id: uuid.UUID) -> Docu
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     async with sessionmaker() as session:
         await bind_tenant(session, tenant)
-        return await session.get(Document, document_id)
+        return await session.get(Document, document_id, options=[undefer(Document.chapters)])
 
 
 # How many of the document's passages hold each lexeme, for the refusal's term weights.
@@ -136,12 +138,12 @@ async def _replace_chunks(
     vectors: list[list[float]],
     *,
     parsed: Parsed,
-    units: bool,
+    fmt: formats.Format,
     embedding_tokens: int = 0,
 ) -> bool:
     """One transaction: lock the document, drop its chunks, write the new set and its term counts, mark
-    it ready, and add the work to its owner's usage of the month. `units`: keep each unit's title and
-    text (slides, sections, chapters) for citations and the viewer."""
+    it ready with its units' text and its chapters, and add the work to its owner's usage of the month.
+    `fmt`: the document's format (slides, sections and chapters have titles that citations name)."""
     pages = len(parsed.pages)
     async with ctx["sessionmaker"]() as session, session.begin():
         await bind_tenant(session, tenant)
@@ -161,7 +163,7 @@ async def _replace_chunks(
                 "sections": [
                     parsed.titles.get(n, "") for n in range(passage.page_start, passage.page_end + 1)
                 ]
-                if units
+                if fmt is not formats.PDF
                 else [],
                 "embedding": vector,
             }
@@ -180,9 +182,7 @@ async def _replace_chunks(
                 page_count=pages,
                 pages_done=pages,
                 chunk_count=len(rows),
-                units=[{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages]
-                if units
-                else None,
+                **_contents(parsed, fmt),
                 embedding_model=ctx["embedder"].model_name,
                 error=None,
                 heartbeat_at=text("now()"),
@@ -198,6 +198,19 @@ async def _replace_chunks(
             embedding_tokens=embedding_tokens,
         )
     return True
+
+
+def _contents(parsed: Parsed, fmt: formats.Format) -> dict[str, Any]:
+    """The `units` (each unit's title and text: the viewer's and the study aids') and `chapters` of a
+    parsed document, as stored on it."""
+    chapters = chapters_for(fmt.name, parsed.pages, parsed.outline, parsed.titles)
+    return {
+        "units": [{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages],
+        "chapters": [
+            {"number": c.number, "title": c.title, "first_page": c.first_page, "last_page": c.last_page}
+            for c in chapters
+        ],
+    }
 
 
 async def _within_passage_caps(
@@ -330,6 +343,8 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
         if document is None:
             return "gone"
         if document.status == DocumentStatus.READY and document.embedding_model == ctx["embedder"].model_name:
+            if document.chapters is None:
+                return await _refresh_contents(ctx, tenant, document, report)
             return "ready"
         if document.attempts >= settings.ingest_max_tries:
             # Every earlier start ended without a word (a worker killed mid-job): stop trying.
@@ -347,28 +362,11 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
             fmt = formats.BY_NAME[document.format]
             noun = "PDF" if fmt is formats.PDF else "file"
             report.format = fmt.name
-            with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
-                path = Path(tmp) / f"document{fmt.extensions[0]}"
-                await ctx["storage"].download(document.storage_key, path)
-                lap("fetch")
 
-                async def parsed_so_far(done: int, total: int) -> None:
-                    await progress.set(pages_done=done, page_count=total or None)
+            async def parsed_so_far(done: int, total: int) -> None:
+                await progress.set(pages_done=done, page_count=total or None)
 
-                parsed = await extract_pages(
-                    path,
-                    max_pages=settings.max_pdf_pages,
-                    time_limit=settings.parse_timeout_seconds,
-                    memory_mb=settings.parse_memory_mb,
-                    on_progress=parsed_so_far,
-                    max_page_chars=settings.max_page_chars,
-                    max_document_chars=settings.max_document_chars,
-                    format=fmt.name,
-                    ocr=settings.ocr_options if fmt is formats.PDF else None,
-                    max_unpacked=settings.max_unpacked_bytes,
-                    max_ratio=settings.max_unpack_ratio,
-                )
-                lap("parse")
+            parsed = await _parse(ctx, document, fmt, on_progress=parsed_so_far, lap=lap)
             pages = parsed.pages
             report.pages, report.ocr_pages = len(pages), parsed.ocr_pages
             passages = chunk_pages(pages)
@@ -390,7 +388,7 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
                 passages,
                 vectors,
                 parsed=parsed,
-                units=fmt is not formats.PDF,
+                fmt=fmt,
                 embedding_tokens=tokens,
             )
             lap("write")
@@ -420,6 +418,70 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
         return "failed"
     finally:
         ctx.get("running_documents", set()).discard(doc_id)
+
+
+async def _parse(
+    ctx: JobContext,
+    document: Document,
+    fmt: formats.Format,
+    *,
+    on_progress: Callable[[int, int], Awaitable[None]],
+    lap: Callable[[str], None],
+) -> Parsed:
+    """Fetch the stored file into a temporary directory and parse it in the limited child."""
+    settings: Settings = ctx["settings"]
+    with tempfile.TemporaryDirectory(prefix="studyrag-ingest-") as tmp:
+        path = Path(tmp) / f"document{fmt.extensions[0]}"
+        await ctx["storage"].download(document.storage_key, path)
+        lap("fetch")
+        parsed = await extract_pages(
+            path,
+            max_pages=settings.max_pdf_pages,
+            time_limit=settings.parse_timeout_seconds,
+            memory_mb=settings.parse_memory_mb,
+            on_progress=on_progress,
+            max_page_chars=settings.max_page_chars,
+            max_document_chars=settings.max_document_chars,
+            format=fmt.name,
+            ocr=settings.ocr_options if fmt is formats.PDF else None,
+            max_unpacked=settings.max_unpacked_bytes,
+            max_ratio=settings.max_unpack_ratio,
+        )
+        lap("parse")
+    return parsed
+
+
+async def _refresh_contents(ctx: JobContext, tenant: Tenant, document: Document, report: JobReport) -> str:
+    """A ready document ingested before page text and chapters were kept: read the file again and store
+    them, leaving its passages and embeddings as they are (no re-embedding; chat keeps working). A file
+    that no longer reads gets empty ones, so it is not queued again."""
+    fmt = formats.BY_NAME[document.format]
+    report.format = fmt.name
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        report.timings[stage] = now - clock
+        clock = now
+
+    async def quiet(done: int, total: int) -> None:
+        return None
+
+    try:
+        values = _contents(await _parse(ctx, document, fmt, on_progress=quiet, lap=lap), fmt)
+    except (FileRefused, ObjectMissing) as exc:
+        log.warning("ingest %s: page text and chapters could not be read again: %r", document.id, exc)
+        report.reason = "contents_unreadable"
+        values = {"units": [], "chapters": []}
+    async with ctx["sessionmaker"]() as session, session.begin():
+        await bind_tenant(session, tenant)
+        await session.execute(
+            update(Document)
+            .where(Document.id == document.id, Document.status == DocumentStatus.READY)
+            .values(heartbeat_at=text("now()"), **values)
+        )
+    return "ready"
 
 
 async def _fail_quietly(progress: _Progress, message: str) -> None:

@@ -11,7 +11,14 @@ from app.auth.before_body import BeforeBodyRoute, before_body
 from app.deps import SessionDep, SettingsDep, TenantDep
 from app.exceptions import NotFound
 from app.library import service
-from app.library.schemas import DeletedFolder, DocumentRead, UploadedFile, UploadResponse
+from app.library.schemas import (
+    ChapterRead,
+    ChaptersRead,
+    DeletedFolder,
+    DocumentRead,
+    UploadedFile,
+    UploadResponse,
+)
 from app.library.storage import LocalStorage, inline_disposition
 from app.library.uploads import UPLOAD_LIMITS, store_all
 
@@ -82,6 +89,17 @@ async def get_file(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> DocumentRead:
     return DocumentRead.of(await service.get_document(session, tenant, document_id))
+
+
+@router.get("/api/files/{document_id}/chapters", response_model=ChaptersRead)
+async def file_chapters(session: SessionDep, tenant: TenantDep, document_id: uuid.UUID) -> ChaptersRead:
+    """The file's chapters with their page ranges, as ingestion found them."""
+    document = await service.get_document(session, tenant, document_id, chapters=True)
+    return ChaptersRead(
+        document_id=document.id,
+        read=document.chapters is not None,
+        chapters=[ChapterRead(**vars(chapter)) for chapter in service.chapters_of(document)],
+    )
 
 
 @router.delete("/api/files/{document_id}", status_code=204)

@@ -28,6 +28,24 @@ class DocumentRead(BaseModel):
         return cls.model_validate({**document.__dict__, "key": document.storage_key})
 
 
+class ChapterRead(BaseModel):
+    number: int = Field(description="1-based, in reading order: what chat and the study aids take.")
+    title: str
+    first_page: int = Field(description="The first page (or unit) of the chapter, 1-based.")
+    last_page: int = Field(description="Its last page, inclusive.")
+
+
+class ChaptersRead(BaseModel):
+    document_id: uuid.UUID
+    read: bool = Field(
+        description="Whether the file's chapters have been read yet (false while it is being ingested)."
+    )
+    chapters: list[ChapterRead] = Field(
+        description="From the PDF's outline, or headings in the text; EPUB chapters; empty for formats "
+        "without chapters (slides, notes) and books with neither."
+    )
+
+
 class UploadedFile(BaseModel):
     """One uploaded file's result: stored (`queued`/`uploaded`, with its id and key) or `rejected`
     (with `code` and `error`, and the HTTP status a lone refused file is answered with)."""

@@ -274,19 +274,29 @@ async def list_documents(
     book: str | None = None,
     q: str | None = None,
 ) -> list[Document]:
-    statement = _matching(tenant, semester=semester, subject=subject, book=book, q=q).order_by(
-        Document.semester, Document.subject, Document.book, Document.filename
+    """The tenant's documents, by folder and name, with their chapters (the library page lists them)."""
+    statement = (
+        _matching(tenant, semester=semester, subject=subject, book=book, q=q)
+        .order_by(Document.semester, Document.subject, Document.book, Document.filename)
+        .options(undefer(Document.chapters))
     )
     return list((await session.scalars(statement)).all())
 
 
 async def get_document(
-    session: AsyncSession, tenant: Tenant, document_id: uuid.UUID, *, action: str = "file.read"
+    session: AsyncSession,
+    tenant: Tenant,
+    document_id: uuid.UUID,
+    *,
+    action: str = "file.read",
+    chapters: bool = False,
 ) -> Document:
-    """The tenant's document; DocumentNotFound (recorded as a refused `action`) for any other id."""
-    document = await session.scalar(
-        owned(select(Document), Document, tenant).where(Document.id == document_id)
-    )
+    """The tenant's document (with its chapters loaded, if asked); DocumentNotFound (recorded as a
+    refused `action`) for any other id."""
+    statement = owned(select(Document), Document, tenant).where(Document.id == document_id)
+    if chapters:
+        statement = statement.options(undefer(Document.chapters))
+    document = await session.scalar(statement)
     if document is None:
         raise DocumentNotFound(action=action, user_id=tenant.user_id, target=str(document_id))
     return document
@@ -400,7 +410,7 @@ class Contents:
 
 def chapters_of(document: Document) -> list[Chapter]:
     """The document's chapters as stored at ingestion; none when not read yet (the column is deferred:
-    load it with the document, as `contents_of` does)."""
+    load it with the document, `get_document(..., chapters=True)` or `contents_of`)."""
     return [
         Chapter(
             number=int(str(item["number"])),

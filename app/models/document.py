@@ -4,7 +4,9 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Integer,
@@ -65,6 +67,8 @@ class Document(Base):
     units: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
     # [{"number", "title", "first_page", "last_page"}] (app.library.contents.Chapter); null until read.
     chapters: Mapped[list[dict[str, object]] | None] = deferred(mapped_column(JSONB))
+    # Whether they have been read: a status column the reconciler's system role may see (0016).
+    chapters_read: Mapped[bool] = mapped_column(Boolean, Computed("chapters is not null", persisted=True))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     page_count: Mapped[int | None] = mapped_column(Integer)
     pages_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

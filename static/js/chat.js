@@ -14,6 +14,7 @@
   var messages = document.getElementById("chat-messages");
   var semester = form.elements.semester;
   var subject = form.elements.subject;
+  var chapter = form.elements.chapter || null;
   var pane = document.getElementById("pdf-pane");
   var frame = document.getElementById("pdf-frame");
   var conversationId = root.dataset.conversation || null;
@@ -49,12 +50,35 @@
       .map(function (label) { return label.querySelector("input"); })
       .filter(function (box) { return box.checked; })
       .map(function (box) { return box.value; });
-    return { active_semester: semester.value || null, active_subject: subject.value || null, active_books: books };
+    var chosen = { active_semester: semester.value || null, active_subject: subject.value || null, active_books: books };
+    if (chapter && chapter.value) {
+      var parts = chapter.value.split(":");
+      chosen.active_chapter = { document_id: parts[0], number: parseInt(parts[1], 10) };
+    }
+    return chosen;
+  }
+
+  // The chapter picker offers the chapters of the books that are shown and, when some are ticked, of
+  // those alone; a chapter replaces the books in the question's scope.
+  function narrowChapters() {
+    if (!chapter) return;
+    var shown = bookBoxes().filter(function (label) { return !label.hidden; });
+    var ticked = shown.filter(function (label) { return label.querySelector("input").checked; });
+    var names = (ticked.length ? ticked : shown).map(function (label) { return label.querySelector("input").value; });
+    Array.prototype.forEach.call(chapter.querySelectorAll("optgroup"), function (group) {
+      group.hidden = names.indexOf(group.dataset.book) === -1;
+    });
+    var picked = chapter.selectedOptions[0];
+    if (picked && picked.parentElement.hidden) chapter.value = "";
   }
 
   semester.addEventListener("change", narrowScope);
   subject.addEventListener("change", narrowScope);
+  form.addEventListener("change", function (event) {
+    if (event.target !== chapter) narrowChapters();
+  });
   narrowScope();
+  narrowChapters();
 
   // ---- Messages ------------------------------------------------------------------------------------
 

@@ -16,11 +16,13 @@ from pydantic import SecretStr
 
 from app.config import get_settings
 from app.logs import JsonFormatter, TextFormatter
+from app.metrics import worker_metrics_app
 from app.security.rate_limit import Rule
 from tests.support.accounts import new_email, register
 from tests.support.corpus import BAD
-from tests.support.ingestion import run_worker_until_idle
+from tests.support.ingestion import WorkerProcess, run_worker_until_idle, wait_for
 from tests.support.library import new_student, text_pdf
+from tests.support.ports import free_port
 
 
 def local_client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -171,6 +173,39 @@ async def test_ingestion_jobs_log_their_stages_and_count_in_metrics(app, client,
     assert sample(after, failures, reason="password") == sample(before, failures, reason="password") + 1
     assert sample(after, "studyrag_ingest_pages_total") >= sample(before, "studyrag_ingest_pages_total") + 1
     assert sample(after, "studyrag_ingest_pages_per_second_count") > 0
+
+
+async def test_a_worker_on_its_own_serves_its_metrics_to_this_machine_or_the_token(client):
+    port = free_port()
+    student = await new_student(client)
+    worker = await WorkerProcess(WORKER_METRICS_PORT=str(port), METRICS_TOKEN="scrape-secret-token").start()
+    try:
+        good = await student.upload_one(("tides.pdf", text_pdf("Tides follow the moon around the earth.")))
+        bad = await student.upload_one(BAD / "encrypted_user_password.pdf", book="locked")
+        await wait_for(student, [good["id"], bad["id"]])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as scraper:
+            served = await scraper.get("/metrics")
+    finally:
+        await worker.stop()
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/plain")
+    # Its own counts: the two jobs it ran (this process ran no other).
+    assert sample(served.text, "studyrag_ingest_jobs_total", outcome="ready") >= 1
+    assert sample(served.text, "studyrag_ingest_job_failures_total", reason="password") >= 1
+    assert sample(served.text, "studyrag_ingest_stage_seconds_count", stage="embed") >= 1
+
+    # From elsewhere, only with the token (the rule of the web's /metrics).
+    app = worker_metrics_app("scrape-secret-token")
+
+    def status(**environ: str) -> str:
+        seen: list[str] = []
+        app({"PATH_INFO": "/metrics", **environ}, lambda line, headers: seen.append(line))
+        return seen[0]
+
+    assert status(REMOTE_ADDR="10.0.0.7") == "403 Forbidden"
+    assert status(REMOTE_ADDR="10.0.0.7", HTTP_AUTHORIZATION="Bearer guess") == "403 Forbidden"
+    assert status(REMOTE_ADDR="10.0.0.7", HTTP_AUTHORIZATION="Bearer scrape-secret-token") == "200 OK"
+    assert status(REMOTE_ADDR="127.0.0.1") == "200 OK"
 
 
 async def test_questions_time_their_stages_and_rate_limit_refusals_are_counted(app, client, monkeypatch):

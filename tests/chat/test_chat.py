@@ -337,3 +337,46 @@ async def test_term_counts_match_the_passages_and_serve_the_refusal_on_large_lib
     assert passages and passages[0].absent_weight >= MAX_ABSENT_WEIGHT  # 'chocolate', 'buttercream' …
     reply = await ask(ada, query=question)
     assert reply["mode"] == "not_found" and reply["sources"] == []
+
+
+async def _chapter(student, book: str, title: str) -> tuple[str, dict]:
+    (document,) = [f for f in (await student.get("/api/files")).json() if f["book"] == book]
+    listed = (await student.get(f"/api/files/{document['id']}/chapters")).json()
+    assert listed["read"] is True
+    (chapter,) = [c for c in listed["chapters"] if c["title"] == title]
+    return document["id"], chapter
+
+
+async def test_a_question_scoped_to_a_chapter_cites_only_its_pages(library):
+    ada, _ = library
+    document_id, lists = await _chapter(ada, "thinkpython", "Lists")
+    assert (lists["first_page"], lists["last_page"]) == (127, 142)
+    # Without the chapter the book's best pages for this lie elsewhere (Dictionaries, Tuples).
+    anywhere = await ask(
+        ada, query="What is a dictionary and how are keys looked up?", active_books=["thinkpython"]
+    )
+    assert any(not 127 <= s["page"] <= 142 for s in anywhere["sources"])
+    scoped = await ask(
+        ada,
+        query="What is a dictionary and how are keys looked up?",
+        active_chapter={"document_id": document_id, "number": lists["number"]},
+    )
+    assert scoped["sources"], scoped["answer"]
+    assert all(127 <= s["page"] <= 142 and s["book"] == "thinkpython" for s in scoped["sources"])
+    assert_quotes_on_their_pages(scoped["sources"])
+
+
+async def test_a_chapter_of_another_users_file_or_one_that_does_not_exist_is_404(library):
+    ada, bob = library
+    document_id, lists = await _chapter(ada, "thinkpython", "Lists")
+    for student, number in ((bob, lists["number"]), (ada, 999)):
+        response = await student.client.post(
+            "/api/chat",
+            json={
+                "query": "What is a list?",
+                "active_chapter": {"document_id": document_id, "number": number},
+            },
+            headers=student.headers,
+        )
+        assert response.status_code == 404, response.text
+    assert (await bob.get(f"/api/files/{document_id}/chapters")).status_code == 404

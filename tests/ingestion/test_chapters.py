@@ -1,0 +1,131 @@
+"""Chapters: from a PDF's outline, from "Chapter N" headings without one, listed through the API, and
+read again (without re-embedding) for documents ingested before chapters were kept."""
+
+import uuid
+
+import pypdfium2 as pdfium
+from sqlalchemy import text
+
+from app.ingestion.chapters import chapters_for, from_headings, from_outline
+from app.ingestion.parse_pdf import outline
+from app.ingestion.text import normalise
+from app.library.contents import Chapter
+from app.queue import enqueue_ingest
+from tests.support.corpus import BOOKS
+from tests.support.ingestion import run_worker_until_idle
+from tests.support.library import new_student
+
+NLP = BOOKS / "nlp_working_programmer.pdf"  # 78 pages, no outline
+
+
+def _parsed(path) -> tuple[list[tuple[int, str]], list[dict[str, object]]]:
+    document = pdfium.PdfDocument(str(path))
+    pages = [(i + 1, normalise(document[i].get_textpage().get_text_range())) for i in range(len(document))]
+    return pages, outline(document)
+
+
+def test_a_books_outline_gives_its_chapters_with_their_page_ranges():
+    pages, bookmarks = _parsed(BOOKS / "think_python_2e.pdf")
+    chapters = chapters_for("pdf", pages, bookmarks, {})
+    titles = [c.title for c in chapters]
+    assert titles[:3] == ["Preface", "The way of the program", "Variables, expressions and statements"]
+    lists = chapters[titles.index("Lists")]
+    assert (lists.first_page, lists.last_page) == (127, 142)
+    assert pages[lists.first_page - 1][1].startswith("Chapter10\nLists\n")  # the chapter opens there
+    # Chapters follow one another without gaps or overlaps, to the last page.
+    assert all(a.last_page + 1 == b.first_page for a, b in zip(chapters, chapters[1:], strict=False))
+    assert chapters[-1].last_page == len(pages)
+    assert [c.number for c in chapters] == list(range(1, len(chapters) + 1))
+
+
+def test_without_an_outline_chapter_headings_give_the_chapters_and_the_contents_page_does_not():
+    pages, bookmarks = _parsed(NLP)
+    assert bookmarks == []
+    chapters = chapters_for("pdf", pages, bookmarks, {})
+    assert [c.title for c in chapters[:3]] == [
+        "Chapter 1. Introduction",
+        "Chapter 2. Words",
+        "Chapter 3. N-grams",
+    ]
+    assert [(c.first_page, c.last_page) for c in chapters[:3]] == [(8, 10), (11, 31), (32, 54)]
+    assert all(c.first_page > 3 for c in chapters), "the table of contents (page 3) names no chapter"
+
+
+def test_one_root_bookmark_gives_way_to_its_children_and_roman_numbers_count():
+    root = [
+        {"title": "My Book", "level": 0, "page": 1},
+        {"title": "One", "level": 1, "page": 2},
+        {"title": "Two", "level": 1, "page": 5},
+        {"title": "Two, part", "level": 2, "page": 6},
+    ]
+    assert from_outline(root, 9) == [Chapter(1, "One", 2, 4), Chapter(2, "Two", 5, 9)]
+    pages = [
+        (1, "CHAPTER I\nBeginnings\ntext"),
+        (2, "more"),
+        (3, "CHAPTER II. Middles"),
+        (4, "CHAPTER I again"),
+    ]
+    assert from_headings(pages) == [
+        Chapter(1, "Chapter 1. Beginnings", 1, 2),
+        Chapter(2, "Chapter 2. Middles", 3, 4),
+    ]
+    assert chapters_for("pptx", pages, [], {}) == []
+    epub = chapters_for("epub", [(1, "a"), (2, "b")], [], {1: "The Thaw"})
+    assert [(c.title, c.first_page, c.last_page) for c in epub] == [("The Thaw", 1, 1), ("Chapter 2", 2, 2)]
+
+
+async def test_chapters_are_listed_and_documents_read_before_them_get_them_without_re_embedding(
+    client, app, services, app_engine, superuser_engine
+):
+    ada = await new_student(client)
+    document = await ada.upload_one(NLP, book="nlp")
+    await run_worker_until_idle(services)
+    listed = (await ada.get(f"/api/files/{document['id']}/chapters")).json()
+    assert listed["read"] is True
+    assert listed["chapters"][1] == {
+        "number": 2,
+        "title": "Chapter 2. Words",
+        "first_page": 11,
+        "last_page": 31,
+    }
+
+    # As a document ingested before this change: no chapters, no page text.
+    async with superuser_engine.begin() as connection:
+        await connection.execute(
+            text("update documents set chapters = null, units = null where id = :id"), {"id": document["id"]}
+        )
+        chunks_before = (
+            await connection.execute(
+                text("select array_agg(id order by id) from chunks where document_id = :id"),
+                {"id": document["id"]},
+            )
+        ).scalar_one()
+        # The reconciler's backlog names it (a stale heartbeat), so a worker re-reads it.
+        await connection.execute(
+            text("update documents set heartbeat_at = now() - interval '1 hour' where id = :id"),
+            {"id": document["id"]},
+        )
+    async with app_engine.connect() as connection:
+        backlog = (await connection.execute(text("select id, status from ingestion_backlog(60)"))).all()
+    assert (uuid.UUID(document["id"]), "ready") in backlog
+    assert (await ada.get(f"/api/files/{document['id']}/chapters")).json() == {
+        "document_id": document["id"],
+        "read": False,
+        "chapters": [],
+    }
+
+    assert await enqueue_ingest(app.state.arq, uuid.UUID(document["id"]), uuid.UUID(ada.id))
+    await run_worker_until_idle(services)
+    assert (await ada.get(f"/api/files/{document['id']}/chapters")).json() == listed
+    async with superuser_engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(
+                    "select (select array_agg(id order by id) from chunks where document_id = d.id),"
+                    " jsonb_array_length(d.units), d.status from documents d where d.id = :id"
+                ),
+                {"id": document["id"]},
+            )
+        ).one()
+    assert row[0] == chunks_before, "the passages (and their embeddings) were kept, not made again"
+    assert row[1] == 78 and row[2] == "ready"
