@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     chat_model: str = "gpt-4o-mini"
     chat_passages: int = 5
     chat_retrieval: Literal["vector", "hybrid"] = "vector"  # see app/chat/retrieval.py for the measurements
+    # Embed each passage after a header: where it sits in the outline ("outline"), with its book's name
+    # first ("book_outline"), or none (measured in README, Evaluation).
+    embedding_headers: Literal["none", "outline", "book_outline"] = "none"
     chat_min_similarity: float = 0.35  # best passage below this: "not in your library"
     chat_history_turns: int = 3
     max_question_chars: int = 2000

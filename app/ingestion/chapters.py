@@ -92,6 +92,35 @@ def from_headings(pages: Sequence[tuple[int, str]]) -> list[Chapter]:
     return _spans(starts, max(number for number, _ in pages))
 
 
+PATH_DEPTH = 2  # chapter > section
+
+
+def outline_paths(
+    outline: Sequence[dict[str, object]], chapters: Sequence[Chapter], page_count: int
+) -> dict[int, str]:
+    """Where each page sits: "chapter > section" from the outline's top levels at that page, or the
+    chapter's title (headings found in the text); pages before the first entry have none."""
+    paths: dict[int, str] = {}
+    if outline:
+        top = min(int(str(entry["level"])) for entry in outline)
+        current: list[str] = []
+        by_page: dict[int, list[tuple[int, str]]] = {}
+        for entry in outline:
+            level = int(str(entry["level"])) - top
+            if level < PATH_DEPTH:
+                by_page.setdefault(int(str(entry["page"])), []).append((level, str(entry["title"])))
+        for page in range(1, page_count + 1):
+            for level, title in by_page.get(page, []):
+                current = [*current[:level], title]
+            if current:
+                paths[page] = " > ".join(current)
+        return paths
+    for chapter in chapters:
+        for page in range(chapter.first_page, chapter.last_page + 1):
+            paths[page] = chapter.title
+    return paths
+
+
 def chapters_for(
     format: str,
     pages: Sequence[tuple[int, str]],

@@ -26,7 +26,7 @@ from sqlalchemy.orm import undefer
 
 from app import metrics
 from app.config import Settings
-from app.ingestion.chapters import chapters_for
+from app.ingestion.chapters import chapters_for, outline_paths
 from app.ingestion.chunking import Cut, chunk_pages
 from app.ingestion.embeddings import counted
 from app.ingestion.parse_pdf import NO_TEXT
@@ -245,10 +245,28 @@ async def _within_passage_caps(
         )
 
 
+def embedded_texts(
+    passages: list[Cut], parsed: Parsed, fmt: formats.Format, *, book: str | None
+) -> list[str]:
+    """What is embedded for each passage: its text after a header naming where it sits in the outline
+    ("Truth tables > Complete truth tables"), after its book's name when one is given ("forallx: ...").
+    The stored text has no header."""
+    chapters = chapters_for(fmt.name, parsed.pages, parsed.outline, parsed.titles)
+    page_count = max((number for number, _ in parsed.pages), default=0)
+    paths = outline_paths(parsed.outline, chapters, page_count)
+    texts = []
+    for passage in passages:
+        where = paths.get(passage.page_start) or parsed.titles.get(passage.page_start, "")
+        header = ": ".join(part for part in (book, where) if part)
+        texts.append(f"{header}\n\n{passage.text}" if header else passage.text)
+    return texts
+
+
 async def _embed(
-    ctx: JobContext, passages: list[Cut], progress: _Progress, page_count: int
+    ctx: JobContext, passages: list[Cut], texts: list[str], progress: _Progress, page_count: int
 ) -> tuple[list[list[float]], int]:
-    """The passages' vectors, and the tokens an embeddings endpoint billed for them (0 when local)."""
+    """The passages' vectors (of `texts`, one for each), and the tokens an embeddings endpoint billed
+    for them (0 when local)."""
     embedder = ctx["embedder"]
     vectors: list[list[float]] = []
     tokens = 0
@@ -256,7 +274,7 @@ async def _embed(
         batch = passages[start : start + EMBED_BATCH]
         async with ctx["embed_lock"]:  # one embedding batch at a time per worker: the CPU is the limit
             made, billed = await asyncio.to_thread(
-                counted, embedder, embedder.embed_documents, [p.text for p in batch]
+                counted, embedder, embedder.embed_documents, texts[start : start + EMBED_BATCH]
             )
         vectors.extend(made)
         tokens += billed
@@ -379,7 +397,17 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
                 )
             await _within_passage_caps(ctx, settings, tenant, doc_id, len(passages), noun=noun)
             await progress.set(status=DocumentStatus.EMBEDDING, pages_done=0, page_count=len(pages))
-            vectors, tokens = await _embed(ctx, passages, progress, len(pages))
+            texts = (
+                embedded_texts(
+                    passages,
+                    parsed,
+                    fmt,
+                    book=document.book if settings.embedding_headers == "book_outline" else None,
+                )
+                if settings.embedding_headers != "none"
+                else [passage.text for passage in passages]
+            )
+            vectors, tokens = await _embed(ctx, passages, texts, progress, len(pages))
             lap("embed")
             written = await _replace_chunks(
                 ctx,
