@@ -129,3 +129,21 @@ async def test_chapters_are_listed_and_documents_read_before_them_get_them_witho
         ).one()
     assert row[0] == chunks_before, "the passages (and their embeddings) were kept, not made again"
     assert row[1] == 78 and row[2] == "ready"
+
+
+def test_with_headers_on_each_passage_is_embedded_after_its_book_and_place_in_the_outline():
+    from app.ingestion.chunking import chunk_pages
+    from app.ingestion.parsing import Parsed
+    from app.ingestion.tasks import embedded_texts
+    from app.library import formats
+
+    pages, bookmarks = _parsed(BOOKS / "forallx_magnus.pdf")
+    parsed = Parsed(pages=pages, outline=bookmarks)
+    passages = chunk_pages(pages)
+    on_page_40 = next(i for i, p in enumerate(passages) if p.page_start == 40)
+    with_book = embedded_texts(passages, parsed, formats.PDF, book="forall x")
+    assert with_book[on_page_40].startswith("forall x: Truth tables > Partial truth tables\n\n")
+    assert with_book[on_page_40].endswith(passages[on_page_40].text)
+    assert embedded_texts(passages, parsed, formats.PDF, book=None)[on_page_40].startswith("Truth tables > ")
+    # Front matter before the first bookmark has only the book's name.
+    assert with_book[0] == f"forall x\n\n{passages[0].text}"
