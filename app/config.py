@@ -29,6 +29,7 @@ class OcrOptions(TypedDict):
     dpi: int
     max_pixels: int
     workers: int
+    batch_pages: int
 
 
 class Settings(BaseSettings):
@@ -110,13 +111,15 @@ class Settings(BaseSettings):
     max_unpack_ratio: int = 200
     # Scanned pages (no text layer) are recognised by Tesseract: at most OCR_MAX_PAGES of a file, in
     # OCR_LANGUAGES (Tesseract's codes joined by "+", each needing its tesseract-ocr-<code> package),
-    # rendered at OCR_DPI but never past OCR_MAX_PIXELS a page; OCR_WORKERS pages at once.
+    # rendered at OCR_DPI but never past OCR_MAX_PIXELS a page; OCR_WORKERS Tesseracts at once, each
+    # reading up to OCR_BATCH_PAGES consecutive pages in one process (its start paid once a batch).
     ocr_enabled: bool = True
     ocr_languages: str = "eng"
     ocr_max_pages: int = 500
     ocr_dpi: int = 200
     ocr_max_pixels: int = 25_000_000
     ocr_workers: int = 2
+    ocr_batch_pages: int = 4
     # A running job beats every INGEST_HEARTBEAT_SECONDS; one silent for INGEST_STALE_SECONDS is taken
     # to be dead (its worker was killed) and is requeued by the reconciler.
     ingest_heartbeat_seconds: float = 5.0
@@ -241,6 +244,7 @@ class Settings(BaseSettings):
             "dpi": self.ocr_dpi,
             "max_pixels": self.ocr_max_pixels,
             "workers": self.ocr_workers,
+            "batch_pages": self.ocr_batch_pages,
         }
 
     @property

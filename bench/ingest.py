@@ -11,7 +11,8 @@ OCR: the first --ocr-pages pages of think_python_2e.pdf are rasterised at 200 dp
 PDF (a scan with no text layer), uploaded and ingested by the same worker; OCR pages/s is the OCR'd
 pages over the parse stage's time (the settings' OCR_WORKERS Tesseracts at once). Accuracy is the
 share of the text layer's words (letters and digits, lower case) that OCR found on the same page.
---ocr-variants also reads the scan through the parsing child at other settings (dpi, workers).
+--ocr-variants also reads the scan through the parsing child at other settings (dpi, workers,
+pages a Tesseract reads at once).
 """
 
 import argparse
@@ -85,8 +86,8 @@ async def ocr_variants(scan: Path, truths: list[str], settings) -> None:
         return None
 
     print("OCR through the parsing child, by setting (the same scan):")
-    print(f"  {'dpi':>4} {'workers':>7} {'pages/s':>8} {'word recall':>12}")
-    for dpi, workers in ((200, 2), (200, 1), (300, 2), (150, 2)):
+    print(f"  {'dpi':>4} {'workers':>7} {'batch':>5} {'pages/s':>8} {'word recall':>12}")
+    for dpi, workers, batch in ((200, 2, 4), (200, 2, 1), (200, 1, 4), (300, 2, 4), (150, 2, 4)):
         started = time.perf_counter()
         parsed = await extract_pages(
             scan,
@@ -94,14 +95,15 @@ async def ocr_variants(scan: Path, truths: list[str], settings) -> None:
             time_limit=3600,
             memory_mb=settings.parse_memory_mb,
             on_progress=nothing,
-            ocr={**settings.ocr_options, "dpi": dpi, "workers": workers},
+            ocr={**settings.ocr_options, "dpi": dpi, "workers": workers, "batch_pages": batch},
         )
         seconds = time.perf_counter() - started
         hits = total = 0
         for (_, text), truth in zip(parsed.pages, truths, strict=True):
             h, t = word_recall(normalise(truth), text)
             hits, total = hits + h, total + t
-        print(f"  {dpi:>4} {workers:>7} {parsed.ocr_pages / seconds:>8.2f} {hits / max(total, 1):>12.1%}")
+        rate, recall = parsed.ocr_pages / seconds, hits / max(total, 1)
+        print(f"  {dpi:>4} {workers:>7} {batch:>5} {rate:>8.2f} {recall:>12.1%}")
 
 
 async def main(args) -> None:
@@ -181,7 +183,8 @@ async def main(args) -> None:
         print(
             f"scanned book: {record.ocr_pages} of {record.pages} pages by OCR, parse {ocr_seconds:.1f} s: "
             f"{record.ocr_pages / ocr_seconds:.2f} OCR pages/s ({settings.ocr_workers} at once, "
-            f"{settings.ocr_dpi} dpi); ready {elapsed:.1f} s after it was queued"
+            f"{settings.ocr_batch_pages} pages a Tesseract, {settings.ocr_dpi} dpi); "
+            f"ready {elapsed:.1f} s after it was queued"
         )
         async with sessionmaker() as session:
             await bind_tenant(session, tenant)

@@ -4,7 +4,7 @@ page, within a page cap, at a capped render size; with OCR off they still say th
 import pytest
 
 from app.config import get_settings
-from app.ingestion.parse_pdf import render_scale
+from app.ingestion.parse_pdf import Bitmap, page_image, recognise, render_scale
 from app.ingestion.parsing import FileRefused, extract_pages
 from tests.support.corpus import BAD
 from tests.support.ingestion import WorkerProcess, run_worker_until_idle, wait_for
@@ -96,3 +96,41 @@ async def test_with_ocr_off_a_scan_says_it_has_no_text_layer(client):
         "This PDF has no text layer (scanned pages); OCR is not available.",
     )
     assert jobs[text["id"]]["status"] == "ready"
+
+
+async def test_each_page_of_a_longer_scan_keeps_its_own_words_in_order(tmp_path):
+    # Consecutive scanned pages are read in batches by one Tesseract; a typed page between them stays
+    # in its place, and each scanned page has the words of its own image.
+    import pypdfium2 as pdfium
+
+    typed = tmp_path / "typed.pdf"
+    typed.write_bytes(text_pdf("A typed page between the scans."))
+    mixed = tmp_path / "mixed.pdf"
+    book = pdfium.PdfDocument.new()
+    for source in (SCANNED, SCANNED, typed, SCANNED, HUGE):
+        book.import_pages(pdfium.PdfDocument(str(source)))
+    book.save(str(mixed))
+    parsed = await _parse(mixed, max_pixels=4_000_000, batch_pages=4, workers=2)
+    assert parsed.ocr_pages == 4
+    assert [number for number, _ in parsed.pages] == [1, 2, 3, 4, 5]
+    for number, text in parsed.pages:
+        if number == 3:
+            assert text.strip() == "A typed page between the scans."
+        elif number == 5:
+            assert "very big image" in text and "stooping" not in text
+        else:
+            assert "stooping" in text.split() and "kitchen" in text.split(), (number, text)
+
+
+def test_a_page_tesseract_cannot_read_loses_only_itself():
+    page = pdfium_scan_page()
+    unreadable = Bitmap(columns=0, rows=0, pixels=b"")
+    texts = recognise([page, unreadable, page], languages="eng")
+    assert len(texts) == 3 and texts[1] == ""
+    assert "stooping" in texts[0].split() and texts[0] == texts[2]
+
+
+def pdfium_scan_page() -> Bitmap:
+    import pypdfium2 as pdfium
+
+    return page_image(pdfium.PdfDocument(str(SCANNED)), 0, dpi=200, max_pixels=25_000_000)
