@@ -38,6 +38,8 @@ os.environ.update(
             "UPLOAD_PER_IP",
             "UPLOAD_PER_USER",
             "CHAT_PER_IP",
+            "STUDY_PER_IP",
+            "STUDY_PER_USER",
             "CHAT_PER_USER",
         )
     },
