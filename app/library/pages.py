@@ -16,6 +16,7 @@ from app.library.names import InvalidName
 from app.library.uploads import UPLOAD_LIMITS, store_all
 from app.models import User
 from app.queue import queue_positions
+from app.study.service import due_by_document
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant
 
@@ -42,6 +43,7 @@ async def render_library(
         "tree": service.library_tree(documents),
         "names": await service.folder_names(session, tenant),
         "queue_positions": await queue_positions(session, tenant),
+        "due": await due_by_document(session, tenant),
         "max_upload_mb": settings.max_upload_mb,
         **extra,
     }

@@ -112,6 +112,7 @@ def _nothing(what: str, source: Material) -> NothingToStudy:
 class DeckView:
     deck: Deck
     book: str
+    format: str  # the document's: what a card's page is called (page, slide, section)
     cards: int
     due: int
 
@@ -174,23 +175,23 @@ async def make_deck(
     for card in cards:
         await session.refresh(card)
     await session.refresh(deck)
-    return DeckView(deck, source.document.book, len(cards), len(cards)), cards
+    return DeckView(deck, source.document.book, source.document.format, len(cards), len(cards)), cards
 
 
-def _deck_views(tenant: Tenant, now: datetime) -> Select[tuple[Deck, str, int, int]]:
+def _deck_views(tenant: Tenant, now: datetime) -> Select[tuple[Deck, str, str, int, int]]:
     due = func.count(Card.id).filter(Card.due <= now)
     return (
-        owned(select(Deck, Document.book, func.count(Card.id), due), Deck, tenant)
+        owned(select(Deck, Document.book, Document.format, func.count(Card.id), due), Deck, tenant)
         .join(Document, (Document.id == Deck.document_id) & (Document.user_id == Deck.user_id))
         .outerjoin(Card, (Card.deck_id == Deck.id) & (Card.user_id == Deck.user_id))
-        .group_by(Deck.id, Document.book)
+        .group_by(Deck.id, Document.book, Document.format)
     )
 
 
 async def list_decks(session: AsyncSession, tenant: Tenant, *, now: datetime | None = None) -> list[DeckView]:
     """The tenant's decks, newest first, each with its card count and how many are due now."""
     statement = _deck_views(tenant, now or datetime.now(UTC)).order_by(Deck.created_at.desc())
-    return [DeckView(deck, book, cards, due) for deck, book, cards, due in await session.execute(statement)]
+    return [DeckView(*row) for row in await session.execute(statement)]
 
 
 async def get_deck(
@@ -199,8 +200,7 @@ async def get_deck(
     row = (await session.execute(_deck_views(tenant, datetime.now(UTC)).where(Deck.id == deck_id))).first()
     if row is None:
         raise DeckNotFound(action=action, user_id=tenant.user_id, target=str(deck_id))
-    deck, book, cards, due = row
-    return DeckView(deck, book, cards, due)
+    return DeckView(*row)
 
 
 async def cards_of(session: AsyncSession, tenant: Tenant, deck_id: uuid.UUID) -> list[Card]:
