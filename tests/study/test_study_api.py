@@ -3,6 +3,8 @@ export, quizzes and guides — and another user reaching none of it."""
 
 import csv
 import io
+import json
+import re
 import sqlite3
 import tempfile
 import zipfile
@@ -13,8 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.config import get_settings
 from tests.support.chapters import book_pages
 from tests.support.corpus import BOOKS
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.formats import docx_bytes, markdown_bytes, pptx_bytes
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import new_student, text_pdf
 
@@ -212,3 +217,81 @@ async def test_deleting_the_book_deletes_its_decks(client_factory, services):
     assert (await cleo.delete(f"/api/files/{stored['id']}")).status_code == 204
     assert (await cleo.get("/api/study/decks")).json() == []
     assert (await cleo.get(f"/api/study/decks/{made.json()['deck_id']}")).status_code == 404
+
+
+@pytest.fixture
+def model(monkeypatch):
+    with FakeOpenAI() as server:
+        settings = get_settings()
+        monkeypatch.setattr(settings, "openai_api_key", type(settings.jwt_secret)("test-key"))
+        monkeypatch.setattr(settings, "openai_base_url", server.base_url)
+        monkeypatch.setattr(settings, "chat_model", "fake-model")
+        yield server
+
+
+LOGIC_QUOTE = "Logic is the business of evaluating arguments, sorting good ones from bad ones."
+
+
+async def test_with_a_model_its_cards_are_kept_only_where_their_quote_is_on_the_page(library, model):
+    ada, _, document_id, chapter = library
+    cards = [
+        {"front": "What is logic about?", "back": "Evaluating arguments.", "page": 5, "quote": LOGIC_QUOTE},
+        {"front": "Who wrote it?", "back": "Nobody.", "page": 6, "quote": "A sentence the book never says."},
+    ]
+    model.reply = lambda messages: json.dumps({"cards": cards})
+    before = (await ada.get("/api/usage")).json()
+    made = await post(
+        ada, "/api/study/flashcards", {"document_id": document_id, "chapter": chapter["number"]}
+    )
+    assert made.status_code == 201, made.text
+    deck = made.json()
+    assert deck["made_by"] == "model"
+    assert [(c["front"], c["page"], c["kind"]) for c in deck["cards"]] == [
+        ("What is logic about?", 5, "question")
+    ]
+    assert on_its_page(deck["cards"][0])
+    prompt = model.requests[-1]["messages"][-1]["content"]
+    assert "=== page 5 ===" in prompt and "=== page 16 ===" not in prompt  # the chapter's pages only
+    after = (await ada.get("/api/usage")).json()
+    assert after["llm_tokens_in"] > before["llm_tokens_in"], after
+
+    # A model that answers nothing usable: the cards are made offline instead.
+    model.reply = lambda messages: "I cannot help with that."
+    fallback = (await post(ada, "/api/study/flashcards", {"document_id": document_id, "count": 5})).json()
+    assert fallback["made_by"] == "offline" and len(fallback["cards"]) == 5
+
+
+# Notes whose sentences define their terms, as a student's slides and notes do.
+DEFINED = [
+    ("Cells", "A cell is the smallest unit of life that can replicate on its own."),
+    ("Mitochondria", "A mitochondrion is an organelle that produces most of the ATP of the cell."),
+    ("Ribosomes", "A ribosome is a molecular machine that joins amino acids into proteins."),
+    ("Chloroplasts", "A chloroplast is an organelle that captures light energy for photosynthesis."),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "unit"),
+    [
+        ("lecture.pptx", pptx_bytes(DEFINED), "slide"),
+        ("notes.docx", docx_bytes(DEFINED), "section"),
+        ("notes.md", markdown_bytes(DEFINED), "section"),
+    ],
+    ids=["slides", "word", "markdown"],
+)
+async def test_study_aids_for_slides_and_notes_cite_their_unit(client_factory, services, name, data, unit):
+    student = await new_student(client_factory, "Dora")
+    stored = await student.upload_one((name, data), subject="Biology", book="cells")
+    await run_worker_until_idle(services)
+    made = await post(student, "/api/study/flashcards", {"document_id": stored["id"]})
+    assert made.status_code == 201, made.text
+    cards = made.json()["cards"]
+    fronts = " ".join(c["front"] for c in cards).casefold()
+    assert {"mitochondrion", "ribosome", "chloroplast"} <= set(re.findall(r"[a-z]+", fronts)), cards
+    for card in cards:
+        title, body = DEFINED[card["page"] - 1]
+        assert card["quote"] in f"{title}\n{body}" or card["quote"] in body, card
+    quiz = await post(student, "/api/study/quiz", {"document_id": stored["id"]})
+    assert quiz.status_code == 200 and quiz.json()["questions"], quiz.text
+    page = await student.get(f"/study/decks/{made.json()['deck_id']}")
+    assert f">{unit} {cards[0]['page']}</a>" in page.text
