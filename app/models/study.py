@@ -34,6 +34,7 @@ class Deck(Base):
         ),
         Index("ix_decks_user_id_created_at", "user_id", "created_at"),
     )
+    __mapper_args__ = {"eager_defaults": True}  # created_at comes back with the insert
 
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
@@ -57,6 +58,7 @@ class Card(Base):
         Index("ix_cards_deck_id_position", "deck_id", "position"),
         Index("ix_cards_user_id_due", "user_id", "due"),
     )
+    __mapper_args__ = {"eager_defaults": True}  # due, reviews and created_at come back with the insert
 
     id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()

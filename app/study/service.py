@@ -172,9 +172,6 @@ async def make_deck(
     session.add_all(cards)
     await _metered(session, tenant, tokens)
     await session.flush()
-    for card in cards:
-        await session.refresh(card)
-    await session.refresh(deck)
     return DeckView(deck, source.document.book, source.document.format, len(cards), len(cards)), cards
 
 
