@@ -8,25 +8,10 @@ import zipfile
 
 from playwright.async_api import expect
 
-from tests.support.browser import screenshot, sign_up
+from tests.support.browser import screenshot, sign_up, upload_until_ready
 from tests.support.corpus import BOOKS
-from tests.support.ingestion import WorkerProcess
 
 CHAPTER = "What is logic?"
-
-
-async def _forallx_ready(page) -> None:
-    worker = await WorkerProcess().start()
-    try:
-        await page.get_by_label("Semester", exact=True).fill("Y1S1")
-        await page.get_by_label("Subject", exact=True).fill("Logic")
-        await page.get_by_label("Book", exact=True).fill("forallx")
-        await page.locator('input[type="file"]').set_input_files(str(BOOKS / "forallx_magnus.pdf"))
-        await page.get_by_role("button", name="Upload").click()
-        row = page.locator("#library-tree tr", has_text="forallx_magnus.pdf")
-        await expect(row.locator("td.status")).to_contain_text("ready", timeout=240_000)
-    finally:
-        await worker.stop()
 
 
 async def _chapter(page):
@@ -37,7 +22,9 @@ async def _chapter(page):
 
 async def test_cards_for_a_chapter_review_export_quiz_and_guide(page):
     await sign_up(page)
-    await _forallx_ready(page)
+    await upload_until_ready(
+        page, BOOKS / "forallx_magnus.pdf", semester="Y1S1", subject="Logic", book="forallx"
+    )
 
     # Flashcards for chapter 1: a deck of cited cards.
     await (await _chapter(page)).get_by_role("button", name="Flashcards").click()

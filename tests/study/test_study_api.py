@@ -15,10 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.config import get_settings
 from tests.support.chapters import book_pages
 from tests.support.corpus import BOOKS
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.formats import docx_bytes, markdown_bytes, pptx_bytes
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import new_student, text_pdf
@@ -217,16 +215,6 @@ async def test_deleting_the_book_deletes_its_decks(client_factory, services):
     assert (await cleo.delete(f"/api/files/{stored['id']}")).status_code == 204
     assert (await cleo.get("/api/study/decks")).json() == []
     assert (await cleo.get(f"/api/study/decks/{made.json()['deck_id']}")).status_code == 404
-
-
-@pytest.fixture
-def model(monkeypatch):
-    with FakeOpenAI() as server:
-        settings = get_settings()
-        monkeypatch.setattr(settings, "openai_api_key", type(settings.jwt_secret)("test-key"))
-        monkeypatch.setattr(settings, "openai_base_url", server.base_url)
-        monkeypatch.setattr(settings, "chat_model", "fake-model")
-        yield server
 
 
 LOGIC_QUOTE = "Logic is the business of evaluating arguments, sorting good ones from bad ones."
