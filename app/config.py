@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     rate_limit_upload_per_user: str = "120/minute"
     rate_limit_chat_per_ip: str = "60/minute"
     rate_limit_chat_per_user: str = "20/minute"
+    # Making flashcards, a quiz or a study guide: seconds of a core each offline, or a model call.
+    rate_limit_study_per_ip: str = "60/minute"
+    rate_limit_study_per_user: str = "20/minute"
     # Refused attempts (unknown ids, admin probes) written one by one to the audit log, per user and
     # kind, per minute; the rest of that minute is written as one row with the count.
     audit_refusals_per_minute: int = 20

@@ -39,6 +39,8 @@ from app.security.headers import SecurityHeadersMiddleware
 from app.security.rate_limit import RateLimiter
 from app.security.text_guard import NulGuardMiddleware
 from app.sentry import init_sentry
+from app.study import api as study_api
+from app.study import pages as study_pages
 from app.usage import api as usage_api
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,8 @@ def create_app() -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(admin_pages.router)
     app.include_router(usage_api.router)
+    app.include_router(study_api.router)
+    app.include_router(study_pages.router)
     return app
 
 

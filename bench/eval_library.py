@@ -34,9 +34,9 @@ async def main(url: str, email: str) -> None:
         )
         if created.status_code not in (201, 400):
             raise SystemExit(f"sign-up: {created.status_code} {created.text}")
-        token = (
-            await client.post("/auth/jwt/login", data={"username": email, "password": PASSWORD})
-        ).json()["access_token"]
+        token = (await client.post("/auth/jwt/login", data={"username": email, "password": PASSWORD})).json()[
+            "access_token"
+        ]
         headers = {"Authorization": f"Bearer {token}"}
         started = time.perf_counter()
         for filename, book in NAMES.items():

@@ -24,16 +24,16 @@ passages. The HNSW index is dropped for the copy and built again after it.
 A few warm-up questions follow (each web process loads its question embedder on its first question).
 Then one locust run per step (bench/load_students.py: log in through the page form, open the library and
 the chat page, search as you type, ask — `POST /api/chat`, or `POST /api/chat/stream` read to the end in
-generated mode —, open a cited PDF, now and then upload a small PDF; think time 3–10 s), headless, for
---step-seconds each (the class arrives at --spawn-rate students a second, within the step), only to
-127.0.0.1. Per step it prints requests, req/s, p50/p95/p99 (ms) and errors per endpoint, the p95 of the
-requests made once the whole class had logged in, the distinct errors, and what the server logged as
-errors (var/bench-load/serve.log); at the end the number of
+generated mode —, open a cited PDF, make flashcards or a quiz for a chapter, now and then upload a small
+PDF; think time 3–10 s), headless, for --step-seconds each (the class arrives at --spawn-rate students a
+second, within the step), only to 127.0.0.1. Per step it prints requests, req/s, p50/p95/p99 (ms) and
+errors per endpoint, the p95 of the requests made once the whole class had logged in, the distinct
+errors, and what the server logged as errors (var/bench-load/serve.log); at the end the number of
 students at which chat p95 passes 2 s, and the goal (200 students: 0 errors, page and API p95 < 300 ms,
 extractive chat p95 < 800 ms) as met or not met. The per-address rate limits (log-in, sign-up, upload,
 chat) are raised for this server, since every simulated student comes from 127.0.0.1; the per-user and
-per-account limits stay as configured. The server is stopped at the end, whatever happened.
-Figures mean something only on an otherwise idle machine: the server, the worker and locust share it.
+per-account limits stay as configured. The server is stopped at the end, whatever happened. Figures mean
+something only on an otherwise idle machine: the server, the worker and locust share it.
 """
 
 import argparse
@@ -69,6 +69,7 @@ RAISED_LIMITS = {
     "RATE_LIMIT_REGISTER_PER_IP": "1000000/hour",
     "RATE_LIMIT_UPLOAD_PER_IP": "1000000/minute",
     "RATE_LIMIT_CHAT_PER_IP": "1000000/minute",
+    "RATE_LIMIT_STUDY_PER_IP": "1000000/minute",
 }
 CHAT_LIMIT_MS = 2000
 GOAL_STUDENTS = 200

@@ -1,9 +1,9 @@
 """Setup of bench/load.py: student accounts, one book ingested for real, and its copies for the others.
 
 The book is uploaded and ingested once, for the first student, through the running server (upload →
-arq worker → parse → embed). Its document row, passages and stored PDF are then copied to every other
-student as the cluster superuser, which row-level security does not bind (bench/audit.py loads its
-data the same way), each copy under that student's own id and storage prefix.
+arq worker → parse → embed). Its document row, passages (with their term counts) and stored PDF are
+then copied to every other student as the cluster superuser, which row-level security does not bind
+(bench/audit.py loads its data the same way), each copy under that student's own id and storage prefix.
 """
 
 import asyncio
@@ -90,6 +90,7 @@ async def copy_book(accounts: list[dict], document_id: str) -> list[tuple[str, f
     from app.config import Settings
     from app.library.keys import document_key
     from app.library.storage import make_storage
+    from app.models.document_term import term_counts_sql
 
     laps: list[tuple[str, float]] = []
     postmaster = PostmasterInfo.read_from_pgdata(BENCH_VAR / "pg")
@@ -130,6 +131,8 @@ async def copy_book(accounts: list[dict], document_id: str) -> list[tuple[str, f
                 " from bench_copies c join chunks k on k.document_id = $1",
                 source["id"],
             )
+            # Each copy's term counts too, as ingestion writes them (the refusal's absent-term weight).
+            await conn.execute(term_counts_sql("c.document_id in (select document_id from bench_copies)"))
             laps.append((f"copy to {len(copies)} students (rows)", time.perf_counter() - started))
             started = time.perf_counter()
             await conn.execute("set local maintenance_work_mem = '1GB'")

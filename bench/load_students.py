@@ -4,7 +4,8 @@ Each student takes one of the accounts bench/load.py prepared (config: the JSON 
 BENCH_LOAD_CONFIG), logs in through the page form (cookie), and then, 3–10 s apart, does what a student
 does: opens the library or the chat page, searches the library as they type, asks questions about their
 book (extractive `POST /api/chat`, or `POST /api/chat/stream` read to the end when a model is set up),
-opens the PDF of a cited source, and now and then uploads a small PDF and watches its status. Every
+opens the PDF of a cited source, makes flashcards or a quiz for a chapter, and now and then uploads a
+small PDF and watches its status. Every
 fourth student asks through the API with a bearer token, as a script would; the others use the cookie,
 as chat.js does. Every cookie-authenticated post carries the Origin header, as a browser sends it.
 """
@@ -276,6 +277,40 @@ class Student(HttpUser):
             name="GET /files/{id}/content",
             check=lambda r: None if r.content.startswith(b"%PDF-") else "not a PDF",
         )
+
+    @task(2)
+    def study(self) -> None:
+        """Flashcards (a new deck) or a quiz for a chapter of the student's book, as the library's links
+        make them; the student's file and its chapters are looked up once."""
+        if not hasattr(self, "chapters"):
+            found = self.get("/api/files", name="GET /api/files", headers=self.api_headers())
+            files = found.json() if found is not None else []
+            if not files:
+                return
+            self.document_id = files[0]["id"]
+            listed = self.get(
+                f"/api/files/{self.document_id}/chapters",
+                name="GET /api/files/{id}/chapters",
+                headers=self.api_headers(),
+            )
+            self.chapters = [c["number"] for c in listed.json()["chapters"]] if listed is not None else []
+        body = {"document_id": self.document_id, "chapter": random.choice(self.chapters or [None])}
+        if random.random() < 0.5:
+            self.post(
+                "/api/study/flashcards",
+                name="POST /api/study/flashcards",
+                headers=self.api_headers(),
+                json={**body, "count": 20},
+                expect=(201, 409),  # 409: a chapter with nothing to make cards of, said plainly
+            )
+        else:
+            self.post(
+                "/api/study/quiz",
+                name="POST /api/study/quiz",
+                headers=self.api_headers(),
+                json={**body, "count": 10},
+                expect=(200, 409),
+            )
 
     @task(1)
     def upload(self) -> None:

@@ -38,6 +38,8 @@ os.environ.update(
             "UPLOAD_PER_IP",
             "UPLOAD_PER_USER",
             "CHAT_PER_IP",
+            "STUDY_PER_IP",
+            "STUDY_PER_USER",
             "CHAT_PER_USER",
         )
     },
@@ -134,3 +136,20 @@ async def app_engine(services) -> AsyncEngine:
     engine = make_engine(services.app_database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def model(monkeypatch):
+    """A chat model configured for the test: the fake OpenAI server (set `model.reply`; read
+    `model.requests`)."""
+    from pydantic import SecretStr
+
+    from app.config import get_settings
+    from tests.support.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        settings = get_settings()
+        monkeypatch.setattr(settings, "openai_api_key", SecretStr("test-key"))
+        monkeypatch.setattr(settings, "openai_base_url", server.base_url)
+        monkeypatch.setattr(settings, "chat_model", "fake-model")
+        yield server

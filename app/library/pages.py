@@ -16,6 +16,7 @@ from app.library.names import InvalidName
 from app.library.uploads import UPLOAD_LIMITS, store_all
 from app.models import User
 from app.queue import queue_positions
+from app.study.service import due_by_document
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant
 
@@ -42,6 +43,7 @@ async def render_library(
         "tree": service.library_tree(documents),
         "names": await service.folder_names(session, tenant),
         "queue_positions": await queue_positions(session, tenant),
+        "due": await due_by_document(session, tenant),
         "max_upload_mb": settings.max_upload_mb,
         **extra,
     }
@@ -123,10 +125,15 @@ async def file_view(
 async def file_status(
     request: Request, session: SessionDep, tenant: TenantDep, document_id: uuid.UUID
 ) -> Response:
-    """The status cell of one file, polled by the page while the file is ingested."""
-    document = await service.get_document(session, tenant, document_id, action="job.read")
-    context = {"d": document, "queue_positions": await queue_positions(session, tenant)}
-    return templates.TemplateResponse(request, "library/_status.html", context)
+    """The status cell of one file, polled by the page while the file is ingested; once it is done,
+    with the file's name cell (chapters, study links) swapped in out of band."""
+    document = await service.get_document(session, tenant, document_id, action="job.read", chapters=True)
+    context = {
+        "d": document,
+        "queue_positions": await queue_positions(session, tenant),
+        "due": await due_by_document(session, tenant),
+    }
+    return templates.TemplateResponse(request, "library/_status_update.html", context)
 
 
 @router.delete("/library/files/{document_id}", name="library_delete_file")

@@ -7,6 +7,7 @@ from app.models.document import DOCUMENT_STATUSES, Document
 from app.models.document_term import DocumentTerm
 from app.models.isolation_run import IsolationAuditRun
 from app.models.revoked_token import RevokedToken
+from app.models.study import CARD_KINDS, Card, Deck, Review
 from app.models.usage import UsageMonth
 from app.models.user import User
 
@@ -19,18 +20,25 @@ TENANT_TABLES = (
     "messages",
     "audit_log",
     "usage_months",
+    "decks",
+    "cards",
+    "reviews",
 )
 
 __all__ = [
+    "CARD_KINDS",
     "DOCUMENT_STATUSES",
     "TENANT_TABLES",
     "AuditLog",
+    "Card",
     "Chunk",
     "Conversation",
+    "Deck",
     "Document",
     "DocumentTerm",
     "IsolationAuditRun",
     "Message",
+    "Review",
     "RevokedToken",
     "UsageMonth",
     "User",

@@ -1,4 +1,4 @@
-"""Rate limits on what is worth abusing: log-in, sign-up, upload and chat.
+"""Rate limits on what is worth abusing: log-in, sign-up, upload, chat and making study aids.
 
 Each action has a limit per client IP and one per user (for log-in: per account tried, so a password
 guesser is slowed down whatever IP it comes from). Counts are moving windows in Redis (the `limits`
@@ -23,12 +23,13 @@ from app.exceptions import LimitReached
 
 log = logging.getLogger(__name__)
 
-Action = Literal["login", "register", "upload", "chat"]
+Action = Literal["login", "register", "upload", "chat", "study"]
 WHAT = {
     "login": "log-in attempts",
     "register": "sign-ups from your network",
     "upload": "uploads",
     "chat": "questions",
+    "study": "study aids made",
 }
 
 
@@ -44,6 +45,7 @@ def rules_from(settings: Settings) -> dict[str, Rule]:
         "register": Rule(parse(settings.rate_limit_register_per_ip), None),
         "upload": Rule(parse(settings.rate_limit_upload_per_ip), parse(settings.rate_limit_upload_per_user)),
         "chat": Rule(parse(settings.rate_limit_chat_per_ip), parse(settings.rate_limit_chat_per_user)),
+        "study": Rule(parse(settings.rate_limit_study_per_ip), parse(settings.rate_limit_study_per_user)),
     }
 
 

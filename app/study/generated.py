@@ -8,6 +8,7 @@ so a card never cites what the book does not say. No database here: callers hold
 these await the model.
 """
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from app.chat.markdown import CITATION, citation_numbers
 from app.library.contents import Page
 from app.study import offline
 from app.study.drafts import CardDraft, GuideDraft, GuideSentence, QuestionDraft
-from app.study.sentences import is_reference_page
+from app.study.sentences import Sentence, is_reference_page
 
 if TYPE_CHECKING:  # langchain is imported only when a model is configured
     from langchain_core.language_models import BaseChatModel
@@ -229,6 +230,14 @@ async def quiz(
     return questions[:count]
 
 
+def _guide_and_passages(pages: Sequence[Page]) -> tuple[GuideDraft, list[Sentence]]:
+    """The offline guide, and the chapter's most central sentences in reading order (what the summary
+    may cite)."""
+    chapter = offline.read_chapter(pages)
+    best = sorted(chapter.sentences, key=lambda s: -chapter.central(s))[:SUMMARY_SOURCES]
+    return offline.study_guide(pages), sorted(best, key=lambda s: (s.page, s.start))
+
+
 async def summary(
     model: "BaseChatModel", pages: Sequence[Page], *, tokens: Tokens | None = None
 ) -> GuideDraft:
@@ -236,10 +245,7 @@ async def summary(
     from 1 in `summary_sources`: the chapter's central sentences it cited, renumbered in order."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    guide = offline.study_guide(pages)
-    chapter = offline.read_chapter(pages)
-    best = sorted(chapter.sentences, key=lambda s: -chapter.central(s))[:SUMMARY_SOURCES]
-    passages = sorted(best, key=lambda s: (s.page, s.start))
+    guide, passages = await asyncio.to_thread(_guide_and_passages, pages)  # CPU: off the event loop
     if not passages:
         return guide
     numbered = "\n".join(f"[{n}] (page {s.page}) {s.text}" for n, s in enumerate(passages, start=1))

@@ -4,25 +4,10 @@ import re
 
 from playwright.async_api import expect
 
-from tests.support.browser import screenshot, sign_up
+from tests.support.browser import screenshot, sign_up, upload_until_ready
 from tests.support.corpus import BOOKS
-from tests.support.ingestion import WorkerProcess
 
 QUESTION = "How do you count the words in a text?"
-
-
-async def _upload_and_wait_until_ready(page) -> None:
-    worker = await WorkerProcess().start()
-    try:
-        await page.get_by_label("Semester", exact=True).fill("Y3S2")
-        await page.get_by_label("Subject", exact=True).fill("NLP")
-        await page.get_by_label("Book", exact=True).fill("NLP for the working programmer")
-        await page.locator('input[type="file"]').set_input_files(str(BOOKS / "nlp_working_programmer.pdf"))
-        await page.get_by_role("button", name="Upload").click()
-        row = page.locator("#library-tree tr", has_text="nlp_working_programmer.pdf")
-        await expect(row.locator("td.status")).to_contain_text("ready", timeout=120_000)
-    finally:
-        await worker.stop()
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -92,7 +77,13 @@ async def _on_a_phone(browser, base_url: str, page, conversation_url: str) -> No
 
 async def test_ask_open_a_cited_page_and_follow_up(page, browser, live_server):
     await sign_up(page)
-    await _upload_and_wait_until_ready(page)
+    await upload_until_ready(
+        page,
+        BOOKS / "nlp_working_programmer.pdf",
+        semester="Y3S2",
+        subject="NLP",
+        book="NLP for the working programmer",
+    )
 
     await page.get_by_role("link", name="Chat", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/chat$"))

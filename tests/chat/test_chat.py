@@ -16,7 +16,6 @@ from app.ingestion.embeddings import get_embedder
 from app.ingestion.text import normalise
 from app.tenancy import Tenant, bind_tenant
 from tests.support.corpus import BOOKS
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import new_student
 
@@ -141,16 +140,6 @@ async def test_a_question_the_library_cannot_answer_is_refused(library):
     assert [m["mode"] for m in stored] == [None, "not_found"]
     page = await ada.get(f"/chat/{reply['conversation_id']}")
     assert page.status_code == 200 and 'class="message assistant notice' in page.text
-
-
-@pytest.fixture
-def model(monkeypatch):
-    with FakeOpenAI() as server:
-        settings = get_settings()
-        monkeypatch.setattr(settings, "openai_api_key", type(settings.jwt_secret)("test-key"))
-        monkeypatch.setattr(settings, "openai_base_url", server.base_url)
-        monkeypatch.setattr(settings, "chat_model", "fake-model")
-        yield server
 
 
 async def test_generated_answer_cites_passages_and_maps_them_to_pages(library, model):

@@ -11,7 +11,8 @@ anonymously.
 A call passes when it is refused (400, 401, 403, 404, 405, 409, 422) or answers without any of A's
 distinctive strings (ids, names, file name, storage key, conversation title, words from A's book). A call
 that names A's resource in its path (or A's conversation or email in its body) must be refused — a 2xx
-there means B reached it. A 5xx always fails. Afterwards A's file, passages and conversation are intact.
+there means B reached it. A 5xx always fails. Afterwards A's file, passages, conversation and deck are
+intact.
 """
 
 import json
@@ -61,6 +62,9 @@ class World:
     passages: int
     conversation_id: str
     conversation_title: str
+    deck_id: str
+    card_id: str
+    card_front: str
     b: Student
     b_email: str
     b_cookie: tuple[str, str]
@@ -71,6 +75,9 @@ class World:
             self.a.id: "A's user id",
             self.document_id: "A's document id",
             self.conversation_id: "A's conversation id",
+            self.deck_id: "A's deck id",
+            self.card_id: "A's card id",
+            self.card_front: "A's flashcard",
             self.a_email: "A's email",
             self.a_name: "A's name",
             self.semester: "A's semester",
@@ -92,9 +99,11 @@ PATH_VALUES = {
     "conversation_id": lambda w: w.conversation_id,
     "user_id": lambda w: w.a.id,
     "run_id": lambda w: 1,  # an isolation audit run: admin only, so B must get a 404 whatever the id
+    "deck_id": lambda w: w.deck_id,
+    "card_id": lambda w: w.card_id,
 }
 # Path parameters that name something of A's: a 2xx on such a route means B reached it.
-A_PATH = {"document_id", "conversation_id", "user_id"}
+A_PATH = {"document_id", "conversation_id", "user_id", "deck_id", "card_id"}
 
 
 def _b_pdf() -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -130,13 +139,17 @@ FIELD_VALUES = {
     "quota_bytes": lambda w: 0,
     "quota_documents": lambda w: 0,
     "quota_mb": lambda w: 0,
+    "document_id": lambda w: w.document_id,  # a study aid of A's book
+    "chapter": lambda w: 1,
+    "count": lambda w: 3,
+    "grade": lambda w: 4,
 }
 # Fields sent only when the route requires them (sending B's password to PATCH /users/me would only
 # reset it to itself; no need).
 ONLY_WHEN_REQUIRED = {"password"}
 # Optional body fields that name A's things: the call is made with them (and must be refused) and once
 # more without them, so the rest of the route is exercised too (e.g. chat within A's scope).
-A_FIELDS = {"conversation_id", "email", "username"}
+A_FIELDS = {"conversation_id", "email", "username", "document_id"}
 
 
 class Unmapped(AssertionError):
@@ -313,6 +326,12 @@ async def world(clients, services) -> World:
     assert asked.status_code == 200, asked.text
     assert {s["document_id"] for s in asked.json()["sources"]} == {stored["id"]}, asked.json()
 
+    made = await a_client.post(
+        "/api/study/flashcards", json={"document_id": stored["id"], "count": 3}, headers=a.headers
+    )
+    assert made.status_code == 201, made.text
+    deck = made.json()
+
     b_client = await clients("203.0.113.32")
     b = await new_student(b_client, "Mallory")
     b_email = b.user["email"]
@@ -334,6 +353,9 @@ async def world(clients, services) -> World:
         passages=job["passages"],
         conversation_id=asked.json()["conversation_id"],
         conversation_title=title,
+        deck_id=deck["deck_id"],
+        card_id=deck["cards"][0]["id"],
+        card_front=deck["cards"][0]["front"],
         b=b,
         b_email=b_email,
         b_cookie=b_cookie,
@@ -515,6 +537,10 @@ async def test_as_file_passages_and_conversation_are_intact(sweep, world):
     sources = reply.json()["sources"]
     assert sources and {s["document_id"] for s in sources} == {w.document_id}, reply.json()
     assert any("Verus" in s["quote"] for s in sources), sources
+
+    deck = await w.a.get(f"/api/study/decks/{w.deck_id}")
+    assert deck.status_code == 200, deck.text
+    assert [c["reviews"] for c in deck.json()["cards"]] == [0, 0, 0]  # B graded none of A's cards
 
     me = (await w.a.get("/users/me")).json()
     assert me["email"] == w.a_email and me["name"] == w.a_name and me["is_active"], me

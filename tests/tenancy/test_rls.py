@@ -33,7 +33,7 @@ async def _document(session, user_id: str, name: str) -> str:
 @pytest.fixture
 async def two_tenants(client, app_engine):
     """Users A and B, each with one document, one chunk and its term count, one conversation and one
-    message."""
+    message, one deck with one card and its review, and a month of usage."""
     a, b = await register(client, name="A"), await register(client, name="B")
     sessionmaker = make_sessionmaker(app_engine)
     for user in (a, b):
@@ -66,7 +66,33 @@ async def two_tenants(client, app_engine):
                 ),
                 {"c": conv_id, "u": user["id"]},
             )
-            user["document_id"] = doc_id
+            deck_id, card_id = str(uuid.uuid4()), str(uuid.uuid4())
+            await session.execute(
+                text(
+                    "insert into decks (id, user_id, document_id, title, made_by)"
+                    " values (:k, :u, :d, 'deck', 'offline')"
+                ),
+                {"k": deck_id, "u": user["id"], "d": doc_id},
+            )
+            await session.execute(
+                text(
+                    "insert into cards (id, user_id, deck_id, position, front, back, kind, page, quote)"
+                    " values (:c, :u, :k, 0, 'front', 'back', 'term', 1, 'quote')"
+                ),
+                {"c": card_id, "u": user["id"], "k": deck_id},
+            )
+            await session.execute(
+                text(
+                    "insert into reviews (user_id, card_id, grade, reviewed_at, due)"
+                    " values (:u, :c, 3, now(), now())"
+                ),
+                {"c": card_id, "u": user["id"]},
+            )
+            await session.execute(
+                text("insert into usage_months (user_id, month, questions) values (:u, current_date, 1)"),
+                {"u": user["id"]},
+            )
+            user["document_id"], user["deck_id"], user["card_id"] = doc_id, deck_id, card_id
     return a, b
 
 
@@ -83,7 +109,16 @@ async def test_a_raw_select_without_where_returns_only_my_rows(two_tenants, app_
     a, b = two_tenants
     async with make_sessionmaker(app_engine)() as session:
         await bind_tenant(session, Tenant(uuid.UUID(a["id"])))
-        for table in ("documents", "chunks", "document_terms", "conversations", "messages"):
+        for table in (
+            "documents",
+            "chunks",
+            "document_terms",
+            "conversations",
+            "messages",
+            "decks",
+            "cards",
+            "reviews",
+        ):
             owners = set((await session.execute(text(f"select user_id::text from {table}"))).scalars())
             assert owners == {a["id"]}, table
         texts = (await session.execute(text("select text from chunks"))).scalars().all()
@@ -136,6 +171,34 @@ async def test_a_chunk_or_term_count_cannot_point_at_another_users_document(two_
                     " values (:a, :doc_of_b, 'planted', 1)"
                 ),
                 {"a": a["id"], "doc_of_b": b["document_id"]},
+            )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into decks (user_id, document_id, title, made_by)"
+        " values (:a, :document_of_b, 'x', 'offline')",
+        "insert into cards (user_id, deck_id, position, front, back, kind, page, quote)"
+        " values (:a, :deck_of_b, 0, 'f', 'b', 'term', 1, 'q')",
+        "insert into reviews (user_id, card_id, grade, reviewed_at, due)"
+        " values (:a, :card_of_b, 3, now(), now())",
+    ],
+    ids=["deck on B's document", "card in B's deck", "review of B's card"],
+)
+async def test_a_deck_card_or_review_cannot_point_at_another_users(two_tenants, app_engine, statement):
+    a, b = two_tenants
+    async with make_sessionmaker(app_engine)() as session:
+        await bind_tenant(session, Tenant(uuid.UUID(a["id"])))
+        with pytest.raises(DBAPIError, match="foreign key"):
+            await session.execute(
+                text(statement),
+                {
+                    "a": a["id"],
+                    "document_of_b": b["document_id"],
+                    "deck_of_b": b["deck_id"],
+                    "card_of_b": b["card_id"],
+                },
             )
 
 

@@ -1,13 +1,11 @@
 """Usage metering per user per month, the admin's cost view, each user's own usage, monthly limits."""
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import text
 
 from app.config import get_settings
 from app.usage.service import GIB, this_month
 from tests.support.accounts import make_admin, new_email, register
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.ingestion import run_worker_until_idle
 from tests.support.library import new_student, text_pdf
 
@@ -19,14 +17,9 @@ SCOPE = {"active_semester": "Y1S1", "active_subject": "Logic"}
 
 
 @pytest.fixture
-def model(monkeypatch):
-    with FakeOpenAI() as server:
-        settings = get_settings()
-        monkeypatch.setattr(settings, "openai_api_key", SecretStr("test-key"))
-        monkeypatch.setattr(settings, "openai_base_url", server.base_url)
-        monkeypatch.setattr(settings, "chat_model", "fake-model")
-        server.reply = lambda messages: "A delta forms where the river slows and drops its sediment [1]."
-        yield server
+def model(model):
+    model.reply = lambda messages: "A delta forms where the river slows and drops its sediment [1]."
+    return model
 
 
 async def ask(student, question: str = "Where does a delta form?"):
