@@ -67,6 +67,8 @@ async def _page(
         messages = await service.messages_of(session, tenant, conversation.id)
         await service.mark_deleted_sources(session, tenant, messages)
     chosen_books = set(conversation.document_ids or []) if conversation else set()
+    if conversation is not None and conversation.chapter is not None and conversation.document_ids:
+        chapter = chapter or f"{conversation.document_ids[0]}:{conversation.chapter}"
     context = {
         "user": user,
         "active": "chat",

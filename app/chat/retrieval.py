@@ -47,6 +47,7 @@ class ChapterPages:
     """A chapter of one document as chat searches it: the passages that touch its pages."""
 
     document_id: uuid.UUID
+    number: int
     title: str
     first_page: int
     last_page: int

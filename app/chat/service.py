@@ -127,9 +127,12 @@ async def chapter_scope(
     """`scope` narrowed to chapter `number` of the tenant's document; 404 (and a refusal in the activity
     log) for another user's document or a chapter it does not have."""
     document = await library.get_document(session, tenant, document_id, action="chat.scope", chapters=True)
-    contents = library.Contents(document=document, pages=[], chapters=library.chapters_of(document))
-    found = contents.chapter(number, tenant=tenant, action="chat.scope")
-    return scope.within(ChapterPages(document.id, found.title, found.first_page, found.last_page))
+    found = library.chapter_of(
+        document, library.chapters_of(document), number, tenant=tenant, action="chat.scope"
+    )
+    return scope.within(
+        ChapterPages(document.id, found.number, found.title, found.first_page, found.last_page)
+    )
 
 
 @dataclass
@@ -291,6 +294,7 @@ async def _save_exchange(
                 semester=scope.semester,
                 subject=scope.subject,
                 document_ids=[str(i) for i in scope.document_ids] + list(scope.books),
+                chapter=scope.chapter.number if scope.chapter else None,
             )
             session.add(conversation)
             await session.flush()

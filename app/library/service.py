@@ -398,10 +398,7 @@ class Contents:
     chapters: list[Chapter]
 
     def chapter(self, number: int, *, tenant: Tenant, action: str) -> Chapter:
-        for chapter in self.chapters:
-            if chapter.number == number:
-                return chapter
-        raise ChapterNotFound(action=action, user_id=tenant.user_id, target=f"{self.document.id}#{number}")
+        return chapter_of(self.document, self.chapters, number, tenant=tenant, action=action)
 
     def pages_of(self, chapter: Chapter | None) -> list[Page]:
         """The pages of `chapter`, or of the whole document for None."""
@@ -420,6 +417,16 @@ def chapters_of(document: Document) -> list[Chapter]:
         )
         for item in document.chapters or []
     ]
+
+
+def chapter_of(
+    document: Document, chapters: list[Chapter], number: int, *, tenant: Tenant, action: str
+) -> Chapter:
+    """Chapter `number` of `document` (its `chapters`); ChapterNotFound, recorded as a refused `action`."""
+    for chapter in chapters:
+        if chapter.number == number:
+            return chapter
+    raise ChapterNotFound(action=action, user_id=tenant.user_id, target=f"{document.id}#{number}")
 
 
 async def contents_of(

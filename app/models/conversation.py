@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -46,6 +47,8 @@ class Conversation(Base):
     semester: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(64))
     document_ids: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    # Asked within a chapter: its number, of the one document in `document_ids`.
+    chapter: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -353,6 +353,9 @@ async def test_a_question_scoped_to_a_chapter_cites_only_its_pages(library):
     assert scoped["sources"], scoped["answer"]
     assert all(127 <= s["page"] <= 142 and s["book"] == "thinkpython" for s in scoped["sources"])
     assert_quotes_on_their_pages(scoped["sources"])
+    # Reopened, the conversation has its chapter picked again.
+    page = await ada.get(f"/chat/{scoped['conversation_id']}")
+    assert f'<option value="{document_id}:{lists["number"]}" selected>' in page.text
 
 
 async def test_a_chapter_of_another_users_file_or_one_that_does_not_exist_is_404(library):
