@@ -1,12 +1,12 @@
 """Study aids for a book or a chapter of the tenant's library, and the decks their flashcards live in.
 
 Each maker reads the document's pages on the request's session, gives its connection back
-(`app.db.release`) while the cards, questions or guide are made — offline on a worker thread, or by
-the configured model — and only then writes, in a new transaction bound to the same tenant. Decks,
-cards and reviews are tenant tables under row-level security; every query here is also `owned`.
+(`app.db.release`) while the cards, questions or guide are made — offline in the study child process
+(`app.study.making`), or by the configured model — and only then writes, in a new transaction bound to
+the same tenant. Decks, cards and reviews are tenant tables under row-level security; every query here
+is also `owned`.
 """
 
-import asyncio
 import logging
 import secrets
 import uuid
@@ -23,7 +23,7 @@ from app.exceptions import Conflict, NotYours
 from app.library.contents import Chapter, Page
 from app.library.service import Contents, contents_of
 from app.models import Card, Deck, Document, Review
-from app.study import generated, offline, schedule
+from app.study import generated, making, offline, schedule
 from app.study.drafts import CardDraft, GuideDraft, QuestionDraft
 from app.study.export import ExportedCard
 from app.tenancy import Tenant, owned
@@ -142,7 +142,7 @@ async def make_deck(
             log.exception("the model could not write flashcards; making them offline")
     made_by = "model" if drafts else "offline"
     if not drafts:
-        drafts = await asyncio.to_thread(
+        drafts = await making.made(
             offline.flashcards, source.pages, count=count, book_pages=source.book_pages
         )
     if not drafts:
@@ -289,7 +289,7 @@ async def make_quiz(
         except Exception:
             log.exception("the model could not write a quiz; making it offline")
     if not questions:
-        questions = await asyncio.to_thread(
+        questions = await making.made(
             offline.quiz,
             source.pages,
             count=count,
@@ -323,7 +323,7 @@ async def make_guide(
         except Exception:
             log.exception("the model could not write a summary; showing the offline guide")
     if guide is None:
-        guide = await asyncio.to_thread(offline.study_guide, source.pages, book_pages=source.book_pages)
+        guide = await making.made(offline.study_guide, source.pages, book_pages=source.book_pages)
     if not guide.terms and not guide.central:
         raise _nothing("study guide", source)
     await _metered(session, tenant, tokens)
