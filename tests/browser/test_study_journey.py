@@ -40,6 +40,8 @@ async def test_cards_for_a_chapter_review_export_quiz_and_guide(page):
     # Review three cards from the keyboard: Space shows the answer, a digit grades it.
     await page.get_by_role("link", name="Review 20 due cards").click()
     await expect(page.locator("#due-left")).to_have_text("20 cards due")
+    # The page came in through hx-boost, which loads its script after the swap: wait until it runs.
+    await page.wait_for_function("window.studyrag_study === true")
     fronts = []
     for grade, left in (("3", "19 cards due"), ("4", "18 cards due"), ("2", "17 cards due")):
         front = await page.locator("#card-front").inner_text()
