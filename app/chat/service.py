@@ -127,9 +127,7 @@ async def chapter_scope(
     """`scope` narrowed to chapter `number` of the tenant's document; 404 (and a refusal in the activity
     log) for another user's document or a chapter it does not have."""
     document = await library.get_document(session, tenant, document_id, action="chat.scope", chapters=True)
-    found = library.chapter_of(
-        document, library.chapters_of(document), number, tenant=tenant, action="chat.scope"
-    )
+    found = library.chapter_of(document, number, tenant=tenant, action="chat.scope")
     return scope.within(
         ChapterPages(document.id, found.number, found.title, found.first_page, found.last_page)
     )

@@ -15,10 +15,14 @@ from app.library import service
 from app.library.names import InvalidName
 from app.library.uploads import UPLOAD_LIMITS, store_all
 from app.models import User
+from app.models.document import DocumentStatus
 from app.queue import queue_positions
 from app.study.service import due_by_document
 from app.templating import is_htmx, templates
 from app.tenancy import Tenant
+
+# Statuses whose cell polls itself (templates/library/_status.html says the same).
+WORKING = {DocumentStatus.QUEUED, DocumentStatus.PARSING, DocumentStatus.EMBEDDING}
 
 router = APIRouter(include_in_schema=False, route_class=BeforeBodyRoute)
 
@@ -128,10 +132,12 @@ async def file_status(
     """The status cell of one file, polled by the page while the file is ingested; once it is done,
     with the file's name cell (chapters, study links) swapped in out of band."""
     document = await service.get_document(session, tenant, document_id, action="job.read", chapters=True)
+    finished = document.status not in WORKING
     context = {
         "d": document,
         "queue_positions": await queue_positions(session, tenant),
-        "due": await due_by_document(session, tenant),
+        "finished": finished,
+        "due": await due_by_document(session, tenant) if finished else {},  # polled each second until then
     }
     return templates.TemplateResponse(request, "library/_status_update.html", context)
 

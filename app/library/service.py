@@ -398,7 +398,7 @@ class Contents:
     chapters: list[Chapter]
 
     def chapter(self, number: int, *, tenant: Tenant, action: str) -> Chapter:
-        return chapter_of(self.document, self.chapters, number, tenant=tenant, action=action)
+        return chapter_of(self.document, number, tenant=tenant, action=action)
 
     def pages_of(self, chapter: Chapter | None) -> list[Page]:
         """The pages of `chapter`, or of the whole document for None."""
@@ -419,11 +419,10 @@ def chapters_of(document: Document) -> list[Chapter]:
     ]
 
 
-def chapter_of(
-    document: Document, chapters: list[Chapter], number: int, *, tenant: Tenant, action: str
-) -> Chapter:
-    """Chapter `number` of `document` (its `chapters`); ChapterNotFound, recorded as a refused `action`."""
-    for chapter in chapters:
+def chapter_of(document: Document, number: int, *, tenant: Tenant, action: str) -> Chapter:
+    """Chapter `number` of `document` (its chapters loaded); ChapterNotFound, recorded as a refused
+    `action`."""
+    for chapter in chapters_of(document):
         if chapter.number == number:
             return chapter
     raise ChapterNotFound(action=action, user_id=tenant.user_id, target=f"{document.id}#{number}")
