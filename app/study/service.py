@@ -66,10 +66,8 @@ class Material:
 
     @property
     def title(self) -> str:
-        book = self.document.book
-        return (
-            f"{book} — {self.chapter.title}"[:300] if self.chapter else f"{book} — {self.document.filename}"
-        )
+        part = self.chapter.title if self.chapter else self.document.filename
+        return f"{self.document.book} — {part}"[:300]  # decks.title holds 300
 
 
 async def material(
