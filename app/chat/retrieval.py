@@ -33,6 +33,12 @@ from app.tenancy import Tenant
 
 RRF_K = 60
 CANDIDATES = 30
+# The vector ranking orders the candidates by similarity + NEIGHBOUR_WEIGHT × their neighbours' mean
+# similarity (`neighbour_similarity`): a passage inside a stretch of text about the question beats one
+# that matches alone. Dev set (bench/qa_dev.jsonl, k = 5): page hit@1 55.1 % → 61.2 %, MRR 0.678 →
+# 0.718, hit@5 87.8 % unchanged, the same at every weight from 0.2 (0.722) to 0.5 (0.727); 0.3 is the
+# middle of that plateau. Refusal still reads the passage's own similarity.
+NEIGHBOUR_WEIGHT = 0.3
 EXACT_SCAN_LIMIT = 10_000  # passages in the scope; above this the search walks its bucket's HNSW index
 # Tenants share an HNSW index per bucket of their ids (migration 0011): a partial index of ~1/16 of
 # the passages, in which a large tenant's are a large share, so a filtered walk finds them quickly.
@@ -94,6 +100,7 @@ class Passage:
     text: str
     format: str  # the document's format: its unit is a page, a slide, a section or a chapter
     sections: list[str]  # titles of the units page_start..page_end (empty for PDFs)
+    ordinal: int  # its place in the document: the passages before and after it are its neighbours
     similarity: float = 0.0
     score: float = 0.0
     found_by: set[str] = field(default_factory=set)
@@ -134,13 +141,13 @@ def _scope_sql(scope: Scope, params: dict[str, Any]) -> str:
 
 _COLUMNS = (
     "c.id, c.document_id, d.filename, d.semester, d.subject, d.book, c.page_start, c.page_end,"
-    " c.page_breaks, c.text, d.format, c.sections"
+    " c.page_breaks, c.text, d.format, c.sections, c.ordinal"
 )
 _NEAREST_COLUMNS = (
     "id, document_id, filename, semester, subject, book, page_start, page_end, page_breaks, text, format,"
-    " sections"
+    " sections, ordinal"
 )
-_FIELDS = 12  # the columns above, in Passage's order; a similarity follows them
+_FIELDS = 13  # the columns above, in Passage's order; a similarity follows them
 
 
 def full_text_query(question: str) -> str | None:
@@ -220,6 +227,38 @@ def _distinct_pages(ranked: list[Passage], k: int) -> list[Passage]:
     return best
 
 
+_NEIGHBOURS_SQL = """
+select c.document_id, c.ordinal, 1 - (c.embedding <=> cast(:vector as vector))
+from chunks c
+join unnest(cast(:documents as uuid[]), cast(:ordinals as integer[])) as n(document_id, ordinal)
+    on c.document_id = n.document_id and c.ordinal = n.ordinal
+where c.user_id = :user_id and c.embedding is not null
+"""
+
+
+async def neighbour_similarity(
+    session: AsyncSession, tenant: Tenant, candidates: list[Passage], vector: str
+) -> dict[int, float]:
+    """Each candidate's neighbours' mean similarity to the question: the passages just before and after
+    it in its document (whatever the scope), or its own similarity when it has none. One query, through
+    the (document_id, ordinal) index, under the tenant's row-level security."""
+    wanted = {(p.document_id, p.ordinal + step) for p in candidates for step in (-1, 1)}
+    params: dict[str, Any] = {
+        "user_id": tenant.user_id,
+        "vector": vector,
+        "documents": [document_id for document_id, _ in wanted],
+        "ordinals": [ordinal for _, ordinal in wanted],
+    }
+    rows = (await session.execute(text(_NEIGHBOURS_SQL), params)).all()
+    found = {(row[0], row[1]): float(row[2]) for row in rows}
+    means = {}
+    for passage in candidates:
+        keys = [(passage.document_id, passage.ordinal + step) for step in (-1, 1)]
+        near = [found[key] for key in keys if key in found]
+        means[passage.chunk_id] = sum(near) / len(near) if near else passage.similarity
+    return means
+
+
 _TERMS_SQL = """
 with terms as (
     select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', :question))) lexeme
@@ -289,8 +328,14 @@ async def retrieve(
     rows = (await session.execute(text(vector_sql(scope, params, exact=exact)), params)).all()
     await session.execute(text("set local enable_sort = on"))
     similarities = {row[0]: float(row[_FIELDS]) for row in rows}
-    for rank, row in enumerate(rows if "vector" in methods else []):
-        passage = by_id.setdefault(row[0], Passage(*row[:_FIELDS]))
+    candidates = [Passage(*row[:_FIELDS]) for row in rows]
+    for candidate in candidates:
+        candidate.similarity = similarities[candidate.chunk_id]
+    if "vector" in methods and candidates:
+        near = await neighbour_similarity(session, tenant, candidates, params["vector"])
+        candidates.sort(key=lambda p: p.similarity + NEIGHBOUR_WEIGHT * near[p.chunk_id], reverse=True)
+    for rank, candidate in enumerate(candidates if "vector" in methods else []):
+        passage = by_id.setdefault(candidate.chunk_id, candidate)
         passage.score += 1 / (RRF_K + rank + 1)
         passage.found_by.add("vector")
 

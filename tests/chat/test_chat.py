@@ -292,6 +292,49 @@ async def test_planner_scans_exactly_for_small_libraries_and_uses_hnsw_for_large
         assert by_text and all("text" in p.found_by and "tautolog" in p.text.lower() for p in by_text)
 
 
+async def test_neighbour_evidence_reads_the_passages_around_each_candidate_and_only_the_askers(
+    library, app_engine
+):
+    """The vector ranking weighs each candidate's neighbours (the passages before and after it in its
+    document): their mean similarity is that of exactly those passages, and B, handed A's passages,
+    reads none of A's rows (each candidate falls back to its own similarity)."""
+    ada, bob = library
+    question = "What is a tautology in sentential logic?"
+    vector = get_embedder(get_settings()).embed_query(question)
+    async with make_sessionmaker(app_engine)() as session:
+        await bind_tenant(session, Tenant(uuid.UUID(ada.id)))
+        passages = await retrieval.retrieve(
+            session,
+            Tenant(uuid.UUID(ada.id)),
+            question=question,
+            query_vector=vector,
+            model="all-MiniLM-L6-v2-int8",
+            scope=retrieval.Scope(books=("forallx",)),
+        )
+        near = await retrieval.neighbour_similarity(session, Tenant(uuid.UUID(ada.id)), passages, str(vector))
+        for passage in passages:
+            around = (
+                await session.scalars(
+                    text(
+                        "select 1 - (embedding <=> cast(:v as vector)) from chunks"
+                        " where document_id = :d and ordinal in (:o - 1, :o + 1)"
+                    ),
+                    {"v": str(vector), "d": passage.document_id, "o": passage.ordinal},
+                )
+            ).all()
+            assert around, passage.ordinal  # forallx's passages near a tautology are mid-book
+            assert near[passage.chunk_id] == pytest.approx(sum(around) / len(around), abs=1e-6)
+            assert near[passage.chunk_id] != pytest.approx(passage.similarity, abs=1e-6)
+        await session.rollback()
+    async with make_sessionmaker(app_engine)() as session:
+        await bind_tenant(session, Tenant(uuid.UUID(bob.id)))
+        seen_by_bob = await retrieval.neighbour_similarity(
+            session, Tenant(uuid.UUID(bob.id)), passages, str(vector)
+        )
+        await session.rollback()
+    assert seen_by_bob == {p.chunk_id: p.similarity for p in passages}
+
+
 async def test_term_counts_match_the_passages_and_serve_the_refusal_on_large_libraries(
     library, app_engine, monkeypatch
 ):
