@@ -8,7 +8,9 @@ is vector only (CHAT_RETRIEVAL=hybrid turns fusion on). Measured again on the en
 place of Postgres' ranking: vector 85.7 % / 0.674, fused 79.6 % / 0.679, fused at half weight
 79.6 % / 0.655; with 500-character passages 85.7 % / 0.690 at best. Lexical ranking does not lift
 the right page into the top 5 here, so it is not fused; the lexicon serves the refusal instead
-(`absent_weight`). The top k show distinct pages (`_distinct_pages`).
+(`absent_weight`). The top k show distinct pages (`_distinct_pages`). The vector ranking weighs each
+candidate's neighbouring passages (`neighbour_similarity`, NEIGHBOUR_WEIGHT), and the top k are
+marked when they hold every term of the question (`mark_passages_holding_every_term`), for the refusal.
 
 Vector search must return the scope's nearest passages under row-level security. The plan follows
 the number of passages in the scope (from the documents' counts): up to EXACT_SCAN_LIMIT, an exact
@@ -107,6 +109,9 @@ class Passage:
     # The share of the question's term weight (idf within the scope) in words that occur nowhere in the
     # scope: the same for every passage of one search. `app.chat.answer.relevant` refuses on it.
     absent_weight: float = 0.0
+    # Whether the passage holds every term of the question (Postgres lexemes, stop words dropped):
+    # `app.chat.answer.relevant` answers a question below the similarity floor on it.
+    holds_every_term: bool = False
 
 
 def _document_sql(scope: Scope, params: dict[str, Any]) -> list[str]:
@@ -259,6 +264,23 @@ async def neighbour_similarity(
     return means
 
 
+_EVERY_TERM_SQL = """
+select c.id from chunks c
+where c.user_id = :user_id and c.id = any(:ids) and numnode(plainto_tsquery('english', :question)) > 0
+    and c.tsv @@ plainto_tsquery('english', :question)
+"""
+
+
+async def mark_passages_holding_every_term(
+    session: AsyncSession, tenant: Tenant, question: str, passages: list[Passage]
+) -> None:
+    """Set `holds_every_term` on the passages whose full-text vector has each of the question's terms."""
+    params = {"user_id": tenant.user_id, "ids": [p.chunk_id for p in passages], "question": question}
+    holding = set((await session.scalars(text(_EVERY_TERM_SQL), params)).all())
+    for passage in passages:
+        passage.holds_every_term = passage.chunk_id in holding
+
+
 _TERMS_SQL = """
 with terms as (
     select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', :question))) lexeme
@@ -370,4 +392,5 @@ async def retrieve(
         )
         for passage in best:
             passage.absent_weight = absent
+        await mark_passages_holding_every_term(session, tenant, question, best)
     return best

@@ -142,6 +142,21 @@ async def test_a_question_the_library_cannot_answer_is_refused(library):
     assert page.status_code == 200 and 'class="message assistant notice' in page.text
 
 
+async def test_a_short_question_below_the_similarity_floor_is_answered_when_a_passage_holds_its_terms(
+    library,
+):
+    """'What is a connective?' matches forallx's passages weakly (best similarity ~0.30, under the
+    0.35 floor) but its section on connectives holds the term: it is answered from that page, not
+    refused. Bob, whose library never uses the word, is told it is not in his library."""
+    ada, bob = library
+    reply = await ask(ada, query="What is a connective?", active_books=["forallx"])
+    assert reply["mode"] == "extractive", reply["answer"]
+    assert 18 in {s["page"] for s in reply["sources"] if s["book"] == "forallx"}  # "2.2 Connectives"
+    assert_quotes_on_their_pages(reply["sources"])
+    other = await ask(bob, query="What is a connective?")
+    assert other["mode"] == "not_found" and other["sources"] == []
+
+
 async def test_generated_answer_cites_passages_and_maps_them_to_pages(library, model):
     ada, _ = library
     model.reply = lambda messages: "A tautology is true on every line of its truth table [1]."
