@@ -34,10 +34,10 @@ close. Cases: a typical tenant (another one each question) and the heavy one, ov
 and within one book (semester + subject + book, as the chat page sends), and for the heavy tenant
 two middle scopes (a semester's subject: 5 books; a subject: 10 books). Printed: p50 / p95 of the
 whole (the goal: p95 < 30 ms), of the embedding, of `retrieve`, and of the SQL inside it by kind
-(the vector query; the term counts of `absent_weight`); recall@8 against an exact search of the same
+(the vector query; the term counts of `absent_terms`); recall@8 against an exact search of the same
 scope (index scans off), over all questions (with the worst one) and over the answerable ones.
 `--exact-scan-limit`, `--ef-search` override retrieval's constants; `--without-term-weights` skips
-`retrieval.absent_weight`, to see the vector search alone; `--explain` prints EXPLAIN (ANALYZE,
+`retrieval.absent_terms`, to see the vector search alone; `--explain` prints EXPLAIN (ANALYZE,
 BUFFERS) of one question per case. No assertions.
 
 Results: 2 cores shared with other engineers' test runs (load 2–9), PostgreSQL 18.6, pgvector 0.8.6,
@@ -81,7 +81,7 @@ book 22.2 / 36.7 and 11.9 / 24.8; 5 books 29.4 / 47.8 and 16.3 / 26.4; 10 books 
 machine (plan 3 above), not once the embedding competes with other work for the 2 cores, and not with
 the term counts.
 
-The term counts of the refusal (`absent_weight`, added meanwhile) are what the goal misses on most:
+The term counts of the refusal (`absent_terms`, added meanwhile) are what the goal misses on most:
 for each word of the question they read every passage of the scope and its tsvector (from TOAST),
 so they cost p50 22–33 ms for a typical tenant's library and 1.4–2.4 s for the heavy one's — more
 than everything else together.
@@ -174,7 +174,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--without-term-weights",
         action="store_true",
-        help="skip retrieval.absent_weight (the refusal's lexicon counts), to see the vector search alone",
+        help="skip retrieval.absent_terms (the refusal's lexicon counts), to see the vector search alone",
     )
     parser.add_argument("--explain", action="store_true", help="print the plan of one question per case")
     return parser.parse_args()
@@ -650,10 +650,10 @@ async def main(args: argparse.Namespace) -> None:
         retrieval.HNSW_EF_SEARCH = args.ef_search
     if args.without_term_weights:
 
-        async def no_term_weights(*args, **kwargs) -> float:
-            return 0.0
+        async def no_term_weights(*args, **kwargs) -> retrieval.Absence:
+            return retrieval.Absence(0.0, ())
 
-        retrieval.absent_weight = no_term_weights
+        retrieval.absent_terms = no_term_weights
 
     services = EmbeddedServices(settings)
     started = time.perf_counter()
@@ -749,7 +749,7 @@ def report(args, state, reused, versions, sizes, cases: list[Case]) -> None:
         f"{args.passages:,} passages, {args.tenants:,} tenants, {state.get('vectors', 'random')} vectors;"
         f" exact scan up to {retrieval.EXACT_SCAN_LIMIT:,} passages in the scope, HNSW above"
         f" (ef_search {getattr(retrieval, 'HNSW_EF_SEARCH', 100)})"
-        + ("; WITHOUT the term weights of the refusal (absent_weight)" if args.without_term_weights else "")
+        + ("; WITHOUT the term weights of the refusal (absent_terms)" if args.without_term_weights else "")
     )
     total = sum(seconds for _, seconds in state["laps"])
     build = Table(

@@ -8,7 +8,7 @@ is vector only (CHAT_RETRIEVAL=hybrid turns fusion on). Measured again on the en
 place of Postgres' ranking: vector 85.7 % / 0.674, fused 79.6 % / 0.679, fused at half weight
 79.6 % / 0.655; with 500-character passages 85.7 % / 0.690 at best. Lexical ranking does not lift
 the right page into the top 5 here, so it is not fused; the lexicon serves the refusal instead
-(`absent_weight`). The top k show distinct pages (`_distinct_pages`). The vector ranking weighs each
+(`absent_terms`). The top k show distinct pages (`_distinct_pages`). The vector ranking weighs each
 candidate's neighbouring passages (`neighbour_similarity`, NEIGHBOUR_WEIGHT), and the top k are
 marked when they hold every term of the question (`mark_passages_holding_every_term`), for the refusal.
 
@@ -109,6 +109,9 @@ class Passage:
     # The share of the question's term weight (idf within the scope) in words that occur nowhere in the
     # scope: the same for every passage of one search. `app.chat.answer.relevant` refuses on it.
     absent_weight: float = 0.0
+    # The question's names (capitalised words inside a sentence, as lexemes) that occur nowhere in the
+    # scope, the same for every passage of one search: "Kruskal" asked of a graph-theory book.
+    absent_names: tuple[str, ...] = ()
     # Whether the passage holds every term of the question (Postgres lexemes, stop words dropped):
     # `app.chat.answer.relevant` answers a question below the similarity floor on it.
     holds_every_term: bool = False
@@ -289,11 +292,27 @@ with terms as (
 select t.lexeme, (
     select coalesce(sum(t2.passages), 0) from document_terms t2 join documents d on d.id = t2.document_id
     where {scope} and t2.user_id = :user_id and t2.lexeme = t.lexeme
-) from terms t
+), t.lexeme = any(tsvector_to_array(to_tsvector('english', :names))) from terms t
 """
+# A capitalised word that does not open a sentence or a quotation: a name, or a term the question
+# spells as one ("Kruskal's algorithm", "Laplace smoothing", "Marcus", "Python").
+_NAME = re.compile(r"(?<![.!?:;]\s)(?<![\w'‘’\"“])(?<!^)\b[A-Z][a-z]{2,}")
 
 
-async def absent_weight(
+def question_names(question: str) -> list[str]:
+    """The question's capitalised words, except the first of each sentence and of each quotation."""
+    return [match.group() for match in _NAME.finditer(question.strip())]
+
+
+@dataclass(frozen=True)
+class Absence:
+    """What of the question the scope never uses: its share of the term weight, and its names."""
+
+    weight: float
+    names: tuple[str, ...]
+
+
+async def absent_terms(
     session: AsyncSession,
     tenant: Tenant,
     *,
@@ -301,8 +320,9 @@ async def absent_weight(
     model: str,
     scope: Scope,
     total: int | None = None,
-) -> float:
-    """The share of the question's weight in terms that no passage of the scope holds.
+) -> Absence:
+    """The share of the question's weight in terms that no passage of the scope holds, and the
+    question's names (`question_names`, as lexemes) among those terms.
 
     Terms are Postgres' English lexemes of the question (stop words dropped, stemmed; a hyphenated
     compound such as 'five-word' is left out, its parts count), each weighed by
@@ -311,14 +331,20 @@ async def absent_weight(
     lookup per term and document under the tenant's row-level security: 25 ms a question for one book
     by reading the passages, 1.5–2.4 s for a 50,000-passage library, before that table.
     """
-    params: dict[str, Any] = {"user_id": tenant.user_id, "model": model, "question": question}
+    params: dict[str, Any] = {
+        "user_id": tenant.user_id,
+        "model": model,
+        "question": question,
+        "names": " ".join(question_names(question)),
+    }
     where = " and ".join(_document_sql(scope, params))
     rows = (await session.execute(text(_TERMS_SQL.format(scope=where)), params)).all()
     if total is None:
         total = await scope_chunk_count(session, tenant, scope, model=model)
-    weights = [(math.log(1 + (total - df + 0.5) / (df + 0.5)), df) for _, df in rows]
+    weights = [(math.log(1 + (total - df + 0.5) / (df + 0.5)), df) for _, df, _ in rows]
     whole = sum(weight for weight, _ in weights)
-    return sum(weight for weight, df in weights if df == 0) / whole if whole else 0.0
+    share = sum(weight for weight, df in weights if df == 0) / whole if whole else 0.0
+    return Absence(share, tuple(sorted(lexeme for lexeme, df, name in rows if name and df == 0)))
 
 
 async def retrieve(
@@ -387,10 +413,9 @@ async def retrieve(
         # Keep the relevance signal of the vector ranking even when only full text ranks.
         best[0].similarity = max(best[0].similarity, max(similarities.values(), default=0.0))
     if best:
-        absent = await absent_weight(
-            session, tenant, question=question, model=model, scope=scope, total=total
-        )
+        absent = await absent_terms(session, tenant, question=question, model=model, scope=scope, total=total)
         for passage in best:
-            passage.absent_weight = absent
+            passage.absent_weight = absent.weight
+            passage.absent_names = absent.names
         await mark_passages_holding_every_term(session, tenant, question, best)
     return best

@@ -9,7 +9,7 @@ from app.db import Base
 class DocumentTerm(Base):
     """How many passages of a document hold a full-text lexeme (Postgres' English stems, as in
     `chunks.tsv`). Written with the passages; the refusal's "terms found nowhere in the scope" sums
-    these instead of reading every passage of the scope (app.chat.retrieval.absent_weight)."""
+    these instead of reading every passage of the scope (app.chat.retrieval.absent_terms)."""
 
     __tablename__ = "document_terms"
     __table_args__ = (

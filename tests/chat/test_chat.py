@@ -157,6 +157,37 @@ async def test_a_short_question_below_the_similarity_floor_is_answered_when_a_pa
     assert other["mode"] == "not_found" and other["sources"] == []
 
 
+async def test_a_question_naming_someone_the_scope_never_mentions_is_refused(library, app_engine):
+    """Nobody called Hendricks is in Ada's books, though every other word of the question is (absent
+    weight ~0.26, best similarity ~0.48, both short of refusing): refused on the name. The same question
+    about Magnus, forallx's author, is answered. Names are looked up in the asker's library only:
+    'Haskell' is in Ada's NLP book, never in Bob's."""
+    ada, bob = library
+    asked = "What did {} write about the history of the logic and the language of everyday English sentences?"
+    refused = await ask(ada, query=asked.format("Hendricks"))
+    assert refused["mode"] == "not_found" and refused["sources"] == []
+    answered = await ask(ada, query=asked.format("Magnus"))
+    assert answered["mode"] == "extractive" and answered["sources"]
+
+    question = "Why is Haskell called a lazy language?"
+    vector = get_embedder(get_settings()).embed_query(question)
+    found = {}
+    for student in (ada, bob):
+        async with make_sessionmaker(app_engine)() as session:
+            await bind_tenant(session, Tenant(uuid.UUID(student.id)))
+            passages = await retrieval.retrieve(
+                session,
+                Tenant(uuid.UUID(student.id)),
+                question=question,
+                query_vector=vector,
+                model="all-MiniLM-L6-v2-int8",
+                scope=retrieval.Scope(),
+            )
+            await session.rollback()
+        found[student.id] = {name for p in passages for name in p.absent_names}
+    assert found == {ada.id: set(), bob.id: {"haskel"}}
+
+
 async def test_generated_answer_cites_passages_and_maps_them_to_pages(library, model):
     ada, _ = library
     model.reply = lambda messages: "A tautology is true on every line of its truth table [1]."
