@@ -136,6 +136,9 @@ def serve(
             f"({web_workers} web process{'es' if web_workers > 1 else ''}) — Ctrl-C stops it."
         )
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        # Ctrl-C stops it even when started from a shell that ignores SIGINT for background jobs (the
+        # ignore is inherited, and Python then raises no KeyboardInterrupt).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         while True:
             for child in children:
                 child.check()
