@@ -1,8 +1,9 @@
 """The library `studyrag eval` asks: the six corpus books, uploaded through a running server and ingested.
 
-    .venv/bin/python bench/eval_library.py --url http://127.0.0.1:8000 [--email eval@example.com]
+    PYTHONPATH=. .venv/bin/python bench/eval_library.py --url http://127.0.0.1:8000 [--email eval@example.com]
 
-Run `studyrag serve` first (with the VAR_DIR and settings to measure, e.g. EMBEDDING_HEADERS=true), then
+(PYTHONPATH=.: it reads the corpus' location from tests.support.corpus.) Run `studyrag serve` first
+(with the VAR_DIR and settings to measure, e.g. EMBEDDING_HEADERS=book_outline), then
 this, then stop the server and run `studyrag eval bench/qa_dev.jsonl --user EMAIL` with the same
 VAR_DIR. Each book goes in one semester and subject under the name a student would give it: the name
 is part of what the passages' headers embed.
