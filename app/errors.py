@@ -42,7 +42,15 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
+# Where an HTMX request's error is shown (templates/base.html): a banner above the page, whatever the
+# request's own target was.
+HTMX_ERROR_TARGET = "#htmx-error"
+
+
 def _error_page(request: Request, status: int, message: str | None = None) -> Response:
+    """The error page; for an HTMX request that swaps part of a page (a table, a list, a status
+    cell) only its alert, retargeted to the banner: a whole page swapped into a table cell would nest
+    the site inside itself. A boosted link or form swaps the whole body, so it gets the whole page."""
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     context = {
         "user": None,
@@ -50,6 +58,15 @@ def _error_page(request: Request, status: int, message: str | None = None) -> Re
         "message": message or MESSAGES.get(status, "Something went wrong."),
         "request_id": request_id(request) if status >= 500 else None,
     }
+    if is_htmx(request) and request.headers.get("HX-Boosted") != "true":
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            context,
+            status_code=status,
+            block_name="alert",
+            headers={"HX-Retarget": HTMX_ERROR_TARGET, "HX-Reswap": "innerHTML"},
+        )
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 

@@ -115,3 +115,19 @@
     input.required = true;
   });
 })();
+
+// A file deleted since the page was drawn (in another tab, say): its status cell polled a 404, which
+// the banner above the page reports (app/errors.py). The cell then says so and stops asking: htmx
+// polls only elements still in the page.
+document.body.addEventListener("htmx:responseError", function (event) {
+  var cell = event.detail.elt;
+  if (event.detail.xhr.status !== 404 || !cell.matches("td.status[hx-trigger]")) return;
+  var gone = document.createElement("td");
+  gone.className = "status";
+  gone.id = cell.id;
+  var badge = document.createElement("span");
+  badge.className = "badge";
+  badge.textContent = "deleted";
+  gone.appendChild(badge);
+  cell.replaceWith(gone);
+});

@@ -65,9 +65,31 @@ async def test_upload_find_open_and_delete_a_book(page):
     assert opened.headers["content-type"] == "application/pdf"
     assert (await opened.body())[:5] == b"%PDF-"
 
-    # Delete, after confirming.
-    page.once("dialog", lambda dialog: dialog.accept())
-    await tree.get_by_role("button", name="Delete forallx_magnus.pdf").click()
-    await expect(page.get_by_text("Your library is empty")).to_be_visible()
+    # Delete, after confirming, in another tab.
+    other = await page.context.new_page()
+    await other.goto(page.url)
+    other.once("dialog", lambda dialog: dialog.accept())
+    await other.locator("#library-tree").get_by_role("button", name="Delete forallx_magnus.pdf").click()
+    await expect(other.get_by_text("Your library is empty")).to_be_visible()
+    await other.close()
     gone = await page.request.get(href)
     assert gone.status == 404
+
+    # This tab still lists it. Its status cell, polling, hears the file is gone: the banner above the
+    # page says so, the cell says "deleted" and stops asking; the tree stays as it was, not the site's
+    # error page swapped into it. Its Delete button gets the same answer.
+    row = tree.locator("tr", has_text="forallx_magnus.pdf")
+    await expect(page.locator("#htmx-error [role=alert]")).to_have_text("No such file in your library.")
+    await expect(row.locator("td.status")).to_have_text("deleted")
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if "/status" in request.url else None)
+    await page.wait_for_timeout(2500)
+    assert polls == []
+    await expect(page.locator("header.topbar")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    await row.get_by_role("button", name="Delete forallx_magnus.pdf").click()
+    await expect(page.locator("#htmx-error [role=alert]")).to_have_text("No such file in your library.")
+    await expect(tree.get_by_role("link", name="forallx_magnus.pdf")).to_be_visible()
+    await screenshot(page, "library-delete-already-gone")
+    await page.reload()
+    await expect(page.get_by_text("Your library is empty")).to_be_visible()

@@ -91,3 +91,25 @@ async def test_scan_library_button_reports_what_it_found(client, app):
         "/library/scan", headers={**ada.headers, "HX-Request": "true", "HX-Target": "library-tree"}
     )
     assert "Scan complete: 0 new files found, 0 queued for ingestion." in again.text
+
+
+async def test_an_htmx_error_shows_as_a_banner_not_as_a_page_inside_the_tree(client):
+    ada = await new_student(client)
+    bob = await new_student(client, "Bob")
+    kept = await ada.upload_one(("kept.pdf", pdf_bytes("kept")))
+    htmx = {"HX-Request": "true", "HX-Target": "library-tree"}
+
+    # Bob's delete of Ada's file, sent by the page as Ada's would be: refused, and answered with the
+    # banner's alert alone, put where the page shows errors rather than over Bob's tree.
+    refused = await bob.delete(f"/library/files/{kept['id']}", headers=htmx)
+    assert refused.status_code == 404
+    assert refused.headers["HX-Retarget"] == "#htmx-error"
+    assert refused.headers["HX-Reswap"] == "innerHTML"
+    assert refused.text == '<p class="alert error" role="alert">No such file in your library.</p>'
+    assert "<html" not in refused.text and "topbar" not in refused.text
+    assert "kept.pdf" in (await ada.get("/library")).text
+
+    # The page has the banner's place; a boosted link swaps the whole body, so it gets the whole page.
+    assert '<div id="htmx-error" aria-live="assertive"></div>' in (await bob.get("/library")).text
+    boosted = await bob.get("/no/such/page", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 404 and "<html" in boosted.text and "HX-Retarget" not in boosted.headers
