@@ -20,7 +20,7 @@ from app import metrics
 from app.admin.isolation import refuse_unsafe_app_role
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, pool_options
-from app.ingestion.embeddings import get_embedder
+from app.ingestion.embeddings import get_embedder, vector_space
 from app.ingestion.tasks import JobContext, ingest_document, reconcile
 from app.library.storage import make_storage
 from app.models import RevokedToken
@@ -70,6 +70,7 @@ async def startup(ctx: JobContext) -> None:
             f"database stores {settings.embedding_dim}-d. Set EMBEDDING_DIM to match, then migrate."
         )
     ctx["embedder"] = embedder
+    ctx["vector_space"] = vector_space(embedder.model_name, settings.embedding_headers)
     ctx["embed_lock"] = asyncio.Lock()
     ctx["running_documents"] = set()  # shared with every job's ctx (arq copies the dict, not the set)
     await _reconcile_quietly(

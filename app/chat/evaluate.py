@@ -25,7 +25,7 @@ from app.chat.retrieval import Passage, Scope, retrieve
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker
 from app.embedded import ServiceUrls
-from app.ingestion.embeddings import get_embedder
+from app.ingestion.embeddings import get_embedder, vector_space
 from app.models import Document
 from app.models.conversation import AnswerMode
 from app.models.user import user_columns
@@ -200,7 +200,7 @@ async def evaluate(
                     tenant,
                     question=question,
                     query_vector=vector,
-                    model=embedder.model_name,
+                    model=vector_space(embedder.model_name, settings.embedding_headers),
                     scope=scope,
                     k=k,
                     methods=methods,

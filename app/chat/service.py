@@ -18,7 +18,7 @@ from app.chat.schemas import Answered
 from app.config import Settings
 from app.db import release
 from app.exceptions import Conflict, NotYours
-from app.ingestion.embeddings import Embedder, counted
+from app.ingestion.embeddings import Embedder, counted, vector_space
 from app.library import service as library
 from app.metrics import CHAT_STAGE_SECONDS
 from app.models import Conversation, Document, Message
@@ -226,7 +226,7 @@ async def prepare(
             tenant,
             question=search_text,
             query_vector=vector,
-            model=embedder.model_name,
+            model=vector_space(embedder.model_name, settings.embedding_headers),
             scope=scope,
             k=settings.chat_passages,
             methods=("vector", "text") if settings.chat_retrieval == "hybrid" else ("vector",),

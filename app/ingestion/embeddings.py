@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 class Embedder(Protocol):
-    model_name: str  # stored with every document: a different name means re-embed, never mix
+    model_name: str  # part of the name stored with every document's vectors (`vector_space`)
     dimension: int
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
@@ -280,6 +280,14 @@ def counted(embedder: Embedder, call: Callable[..., T], *args: Any) -> tuple[T, 
     meter.tokens = 0
     result = call(*args)
     return result, meter.tokens
+
+
+def vector_space(model_name: str, headers: str) -> str:
+    """The name a document's vectors are stored under (`documents.embedding_model`) and searched by:
+    the model's, and which header was embedded with each passage (EMBEDDING_HEADERS), when one was.
+    Vectors of two spaces are never mixed in one search; the worker embeds a document of another
+    space again (`app.ingestion.tasks.reembed_other_spaces`)."""
+    return model_name if headers == "none" else f"{model_name}+{headers}"
 
 
 def get_embedder(settings: Any, *, threads: int | None = None) -> Embedder:

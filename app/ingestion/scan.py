@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit_log
 from app.config import Settings
 from app.db import after_commit
-from app.ingestion.embeddings import get_embedder
+from app.ingestion.embeddings import get_embedder, vector_space
 from app.ingestion.tasks import RETRYABLE_FAILURES
 from app.library.formats import FormatRefused, check_format, format_for_name
 from app.library.keys import document_key, user_prefix
@@ -125,7 +125,8 @@ async def scan_library(
     queue: ArqRedis,
 ) -> ScanResult:
     result = ScanResult()
-    embedding_model = get_embedder(settings).model_name  # documents of another model are re-embedded
+    # Documents of another vector space are embedded again.
+    embedding_model = vector_space(get_embedder(settings).model_name, settings.embedding_headers)
     known = set((await session.scalars(owned(select(Document.storage_key), Document, tenant))).all())
     to_queue: list[uuid.UUID] = []
     for key in await storage.list_keys(user_prefix(tenant.user_id) + "raw_data/"):

@@ -183,7 +183,7 @@ async def _replace_chunks(
                 pages_done=pages,
                 chunk_count=len(rows),
                 **_contents(parsed, fmt),
-                embedding_model=ctx["embedder"].model_name,
+                embedding_model=ctx["vector_space"],
                 error=None,
                 heartbeat_at=text("now()"),
                 updated_at=text("now()"),
@@ -360,7 +360,7 @@ async def _ingest(ctx: JobContext, document_id: str, user_id: str, report: JobRe
         document = await _load(ctx, tenant, doc_id)
         if document is None:
             return "gone"
-        if document.status == DocumentStatus.READY and document.embedding_model == ctx["embedder"].model_name:
+        if document.status == DocumentStatus.READY and document.embedding_model == ctx["vector_space"]:
             if document.chapters is None:
                 return await _refresh_contents(ctx, tenant, document, report)
             return "ready"
@@ -554,4 +554,34 @@ async def reconcile(ctx: JobContext) -> int:
             )
     if rows:
         log.info("reconciler: %s stale documents, %s requeued", len(rows), requeued)
-    return requeued
+    return requeued + await reembed_other_spaces(ctx)
+
+
+async def reembed_other_spaces(ctx: JobContext) -> int:
+    """Queue the ready documents whose vectors are of another space than this worker makes (the model
+    or EMBEDDING_HEADERS changed): search reads one space only, so until they are embedded again they
+    would be missing from chat. They show as queued meanwhile. Read for every user through
+    `documents_of_another_space()` (ids only); each is marked under its owner's row-level security."""
+    async with ctx["sessionmaker"]() as session:
+        rows = (
+            await session.execute(
+                text("select id, user_id from documents_of_another_space(:space)"),
+                {"space": ctx["vector_space"]},
+            )
+        ).all()
+    queued = 0
+    ranks: dict[uuid.UUID, int] = {}
+    for document_id, user_id in rows:
+        async with ctx["sessionmaker"]() as session, session.begin():
+            await bind_tenant(session, Tenant(user_id))
+            marked = await session.execute(
+                update(Document)
+                .where(Document.id == document_id, Document.status == DocumentStatus.READY)
+                .values(status=DocumentStatus.QUEUED, attempts=0, heartbeat_at=text("now()"))
+            )
+        if marked.rowcount:
+            ranks[user_id] = ahead = ranks.get(user_id, -1) + 1
+            queued += bool(await enqueue_ingest(ctx["redis"], document_id, user_id, files_ahead=ahead))
+    if rows:
+        log.info("reconciler: %s documents of another vector space, %s queued", len(rows), queued)
+    return queued

@@ -85,7 +85,8 @@ async def test_the_system_role_cannot_log_in_and_reads_only_status_columns(owner
             ).scalars()
         )
     assert can_login is False
-    assert columns == {"id", "user_id", "status", "updated_at", "heartbeat_at", "chapters_read"}
+    status = {"id", "user_id", "status", "updated_at", "heartbeat_at", "chapters_read", "embedding_model"}
+    assert columns == status
 
 
 async def test_app_role_owns_nothing_and_cannot_bypass_rls(owner_engine):
