@@ -242,3 +242,16 @@ def test_nothing_to_learn_gives_nothing() -> None:
     assert flashcards([Page(1, "")]) == []
     guide = study_guide([Page(1, "Index\nset, 3\nsubset, 5")])
     assert guide.terms == [] and guide.central == []
+
+
+def test_a_cloze_blanks_a_term_of_the_chapter_never_an_everyday_word_or_a_label() -> None:
+    meditations = "meditations_marcus_aurelius.pdf"
+    cards = flashcards(pages_between(meditations, 20, 40), count=20, book_pages=book_pages(meditations))
+    blanked = {key(card.back) for card in cards if card.kind == "cloze"}
+    # The Meditations define little, so most of their cards are clozes: on what the book is about
+    # ("the ruling part", the passions), not on words any page of English has.
+    assert len(blanked) >= 10 and {"ruling part", "passion"} <= blanked, blanked
+    assert not blanked & {"life", "hand", "world", "body", "state", "moment", "old age", "thing", "time"}
+    physics = pages_between(PHYSICS, 20, 40)
+    clozes = [card.front for card in flashcards(physics, count=20, book_pages=book_pages(PHYSICS))]
+    assert clozes and not [front for front in clozes if re.search(r"_____\s*\d", front)]  # "_____ 2.4"
