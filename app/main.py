@@ -71,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # seconds, long enough for uvicorn to take a busy process for dead).
     question_embedder = get_embedder(settings, threads=settings.question_embedding_threads)
     await asyncio.to_thread(getattr(question_embedder, "load", lambda: None))
+    app.state.question_embedder = question_embedder  # one for every question (and its HTTP client)
     app.state.embed_gate = Gate(
         "the question embedder",
         capacity=settings.embed_concurrency,

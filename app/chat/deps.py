@@ -5,15 +5,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.chat.service import Answering
-from app.deps import SettingsDep
-from app.ingestion.embeddings import get_embedder
 
 
-def answering(request: Request, settings: SettingsDep) -> Answering:
+def answering(request: Request) -> Answering:
     state = request.app.state
     return Answering(
         sessionmaker=state.sessionmaker,
-        embedder=get_embedder(settings, threads=settings.question_embedding_threads),
+        embedder=state.question_embedder,  # built once, in the lifespan (app/main.py)
         embed_gate=state.embed_gate,
     )
 
