@@ -9,7 +9,7 @@ to the chapter (tf-idf against the book) and how central its sentence is (TextRa
 
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -269,13 +269,20 @@ def _best_term(chapter: Chapter, sentence: Sentence, used: set[str]) -> tuple[st
     return None
 
 
-def flashcards(pages: Sequence[Page], *, count: int = 20, book_pages: Sequence[Page] = ()) -> list[CardDraft]:
+def flashcards(
+    pages: Sequence[Page],
+    *,
+    count: int = 20,
+    book_pages: Sequence[Page] = (),
+    known: Collection[tuple[int, str]] = (),
+) -> list[CardDraft]:
     """Up to `count` cards, the most important first. `book_pages` (the whole book), when given,
-    makes term specificity measured against the rest of the book."""
+    makes term specificity measured against the rest of the book. `known`: the (page, quote) of cards
+    the student has already, which no card repeats (a second deck goes on where the first stopped)."""
     chapter = read_chapter(pages, book_pages)
     scored: list[tuple[float, CardDraft]] = []
     used_terms: list[str] = []
-    used_quotes: set[tuple[int, str]] = set()
+    used_quotes: set[tuple[int, str]] = set(known)
 
     def fresh(term_key: str) -> bool:
         return not any(_same(term_key, other) for other in used_terms)

@@ -95,12 +95,29 @@ async def _metered(session: AsyncSession, tenant: Tenant, tokens: generated.Toke
         await usage.record(session, tenant, llm_tokens_in=tokens.input, llm_tokens_out=tokens.output)
 
 
+def _where(source: Material) -> str:
+    return f"chapter “{source.chapter.title}”" if source.chapter else "this file"
+
+
 def _nothing(what: str, source: Material) -> NothingToStudy:
-    where = f"chapter “{source.chapter.title}”" if source.chapter else "this file"
     return NothingToStudy(
-        f"No {what} could be made from {where}: it holds no definitions or key terms to ask about. "
-        "Try another chapter, or the whole book."
+        f"No {what} could be made from {_where(source)}: it holds no definitions or key terms to ask "
+        "about. Try another chapter, or the whole book."
     )
+
+
+async def _carded(session: AsyncSession, tenant: Tenant, source: Material) -> frozenset[tuple[int, str]]:
+    """The (page, quote) of the cards in the student's decks of this book or chapter: a new deck of
+    the same goes on where those stopped, rather than making them again."""
+    chapter = source.chapter.number if source.chapter else None
+    decks = owned(select(Deck.id), Deck, tenant).where(
+        Deck.document_id == source.document.id,
+        Deck.chapter.is_(None) if chapter is None else Deck.chapter == chapter,
+    )
+    rows = await session.execute(
+        owned(select(Card.page, Card.quote), Card, tenant).where(Card.deck_id.in_(decks))
+    )
+    return frozenset((page, quote) for page, quote in rows)
 
 
 # --- Flashcards and decks. ------------------------------------------------------------------------------
@@ -129,6 +146,7 @@ async def make_deck(
     source = await material(
         session, tenant, document_id=document_id, chapter=chapter, action="study.flashcards"
     )
+    known = await _carded(session, tenant, source)
     model = await _model(session, tenant, settings)
     await release(session)
     tokens = generated.Tokens()
@@ -141,7 +159,12 @@ async def make_deck(
     made_by = "model" if drafts else "offline"
     if not drafts:
         drafts = await making.made(
-            offline.flashcards, source.pages, count=count, book_pages=source.book_pages
+            offline.flashcards, source.pages, count=count, book_pages=source.book_pages, known=known
+        )
+    if not drafts and known:
+        raise NothingToStudy(
+            f"Your decks already hold every flashcard {_where(source)} gives. Review them, or try "
+            "another chapter."
         )
     if not drafts:
         raise _nothing("flashcards", source)

@@ -156,6 +156,29 @@ async def test_a_study_guide_gives_defined_terms_and_central_sentences_with_page
     assert all(on_its_page(term) for term in guide["terms"])
 
 
+async def test_another_deck_of_a_chapter_goes_on_where_the_last_stopped(library, deck):
+    ada, _, document_id, chapter = library
+    asked = {"document_id": document_id, "chapter": chapter["number"]}
+    held = {(card["page"], card["quote"]) for card in deck["cards"]}
+    more = await post(ada, "/api/study/flashcards", asked)
+    assert more.status_code == 201, more.text
+    new = {(card["page"], card["quote"]) for card in more.json()["cards"]}
+    assert new and not new & held  # no card made again
+    assert all(on_its_page(card) for card in more.json()["cards"])
+    # Until the chapter has given every card it has (forallx's chapter 1: ~165, in fewer each time):
+    # then it says so, and makes no empty deck.
+    for _ in range(30):
+        more = await post(ada, "/api/study/flashcards", {**asked, "count": 100})
+        if more.status_code != 201:
+            break
+        made = {(card["page"], card["quote"]) for card in more.json()["cards"]}
+        assert not made & (held | new)
+        new |= made
+    assert more.status_code == 409
+    assert "already hold every flashcard chapter “What is logic?” gives" in more.json()["detail"]
+    # Bob making flashcards of Ada's book (and so learning of her cards): the test after the next.
+
+
 async def test_a_file_not_ready_or_a_chapter_it_lacks_is_refused_clearly(library, services):
     ada, _, document_id, _ = library
     missing = await post(ada, "/api/study/flashcards", {"document_id": document_id, "chapter": 999})
