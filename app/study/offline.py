@@ -84,9 +84,9 @@ class Chapter:
     def keyness(self, term_key: str) -> float:
         """How many times more often the chapter uses the term than English at large does."""
         stats = self.terms.get(term_key)
-        english = word_frequency(term_key, "en")
         if stats is None or not self.words:
             return 0.0
+        english = word_frequency(term_key, "en")
         return stats.count / self.words / english if english else float("inf")
 
     def specificity(self, term_key: str) -> float:
