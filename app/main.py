@@ -40,6 +40,7 @@ from app.security.rate_limit import RateLimiter
 from app.security.text_guard import NulGuardMiddleware
 from app.sentry import init_sentry
 from app.study import api as study_api
+from app.study import making
 from app.study import pages as study_pages
 from app.usage import api as usage_api
 
@@ -79,9 +80,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=settings.overload_wait_seconds,
         retry_after=settings.overload_retry_after,
     )
+    making.start()  # the study child, spawned now rather than on a student's first deck
     try:
         yield
     finally:
+        making.stop()
         refusal_counts.cancel()
         await app.state.arq.aclose()
         await app.state.engine.dispose()
