@@ -9,10 +9,16 @@ HTML have none: chat and the study aids take the whole file.
 Found on the shared books: five of six have an outline (think_python_2e 22 top-level entries,
 discrete_math_levin 11, forallx_magnus 9, physics_art_of_modelling 9, meditations 12);
 nlp_working_programmer has none and its pages open with "Chapter 1. Introduction" and so on.
+
+Bookmarks of reference matter — the table of contents, the index, a list of symbols, figures or
+tables, the bibliography — are not chapters: there is nothing in them to study or ask about
+(discrete_math_levin listed "Contents", "Index" and "List of Symbols" among its chapters, each with
+Ask and Flashcards buttons). Their pages belong to no chapter; the book's scope still holds them.
 """
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from app.library.contents import Chapter
 
@@ -20,6 +26,9 @@ HEADING_LINES = 3  # a chapter heading is among the first lines of its page
 _CHAPTER = re.compile(r"^chapter\s*(\d{1,3}|[ivxlc]{1,7})\b[.:]?\s*(.*)$", re.IGNORECASE)
 _ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
 TITLE = 200
+_REFERENCE_MATTER = re.compile(
+    r"(table of )?contents|index|list of [\w ]+|bibliography|references|works cited", re.IGNORECASE
+)
 
 
 def _number(token: str) -> int:
@@ -63,7 +72,8 @@ def from_outline(outline: Sequence[dict[str, object]], page_count: int) -> list[
         if starts and starts[-1][0] == page:
             continue  # two entries on one page: the first names the chapter
         starts.append((page, title))
-    return _spans(starts, page_count)
+    chapters = [c for c in _spans(starts, page_count) if not _REFERENCE_MATTER.fullmatch(c.title.strip())]
+    return [replace(chapter, number=number) for number, chapter in enumerate(chapters, 1)]
 
 
 def from_headings(pages: Sequence[tuple[int, str]]) -> list[Chapter]:

@@ -51,6 +51,25 @@ def test_without_an_outline_chapter_headings_give_the_chapters_and_the_contents_
     assert all(c.first_page > 3 for c in chapters), "the table of contents (page 3) names no chapter"
 
 
+def test_the_contents_index_and_lists_of_a_book_are_not_chapters():
+    pages, bookmarks = _parsed(BOOKS / "discrete_math_levin.pdf")
+    chapters = chapters_for("pdf", pages, bookmarks, {})
+    assert [c.title for c in chapters] == [
+        "Preface",
+        "Introduction",
+        "Counting",
+        "Sequences",
+        "Logic and Proofs",
+        "Graph Theory",
+        "Additional Topics",
+        "Solutions to Exercises",
+    ]
+    assert [c.number for c in chapters] == list(range(1, 9))
+    # The chapters keep their own pages: the index after the solutions is in none of them.
+    assert (chapters[-1].first_page, chapters[-1].last_page) == (240, 287)
+    assert not any(c.holds(288) for c in chapters)
+
+
 def test_one_root_bookmark_gives_way_to_its_children_and_roman_numbers_count():
     root = [
         {"title": "My Book", "level": 0, "page": 1},
