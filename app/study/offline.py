@@ -376,7 +376,8 @@ def _distractor_pool(chapter: Chapter, book: Chapter | None) -> list[tuple[float
     seen: set[str] = set()
 
     def add(weight: float, term_key: str, spelling: str) -> None:
-        if term_key not in seen and len(term_key) >= 3:
+        # Not an everyday word ("menu", "method", "left") beside a term of the book: it gives itself away.
+        if term_key not in seen and len(term_key) >= 3 and (book or chapter).keyness(term_key) >= MIN_KEYNESS:
             seen.add(term_key)
             pool.append((weight, term_key, spelling))
 

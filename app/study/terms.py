@@ -189,7 +189,8 @@ _LABELS = frozenset(
     """
     note example examples solution solutions proof hint exercise answer answers warning remark
     theorem lemma corollary question definition symbol read input output caution tip warning aside
-    fact claim case cases step investigate notation summary see also
+    fact claim case cases step investigate notation summary see also prove show discussion careful todo
+    first firstly second secondly third thirdly fourthly fifthly sixthly seventhly eighthly ninthly tenthly
     """.split()  # noqa: SIM905
 )
 
@@ -278,39 +279,61 @@ def sentence_definitions(
     return found
 
 
+GLOSSARY_ENTRIES = 3  # distinct terms on a page and the pages either side of it, for it to hold a glossary
+
+
 def glossary_definitions(pages: Sequence[Page]) -> list[Definition]:
-    """'term: gloss' entries, each running on over its following lines until the next entry."""
+    """'term: Gloss' entries, each running on over its following lines until the next entry, on pages
+    that hold a glossary: several entries of distinct terms on the page and the pages either side of
+    it, mostly each once, and each gloss opening with a capital as glossaries write them. A lone
+    "Careful: …", "Discussion: …" or "TODO: …", a sentence wrapped after "… how many strings:", a
+    symbolisation key ("Lxy: x likes y"), or "Converse: …" and "Contrapositive: …" over and over in an
+    answer key are not a glossary: Levin's counting chapter made quiz questions of such lines.
+    """
     heads = running_heads(pages)
+    by_page = {page.number: _entries(page, heads) for page in pages}
+
+    def glossary_near(number: int) -> bool:
+        near = by_page.get(number - 1, []) + by_page[number] + by_page.get(number + 1, [])
+        terms = {entry.term.lower() for entry in near}
+        return len(terms) >= GLOSSARY_ENTRIES and 2 * len(terms) >= len(near)  # each defined once, mostly
+
+    return [
+        entry for number, entries in by_page.items() if entries and glossary_near(number) for entry in entries
+    ]
+
+
+def _entries(page: Page, heads: set[str]) -> list[Definition]:
+    """A page's 'term: Gloss' entries (before checking that the page holds a glossary)."""
     found = []
-    for page in pages:
-        lines = body_lines(page, heads)
-        entries: list[tuple[int, int]] = []  # (first line, last line) of each entry
-        for index, line in enumerate(lines):
-            if (match := _GLOSSARY.match(line.text)) and len(match.group("term").split()) <= _MAX_TERM_WORDS:
-                entries.append((index, index))
-            elif (
-                entries
-                and entries[-1][1] == index - 1
-                and not line.text.endswith(":")
-                and not line.text[:1].isupper()  # a capital opens the next paragraph, not the gloss's rest
-                and not lines[entries[-1][1]].text.endswith((".", "?", "!"))
-            ):
-                entries[-1] = (entries[-1][0], index)
-        for first, last in entries:
-            start, end = lines[first].start, lines[last].end
-            quote = page.text[start:end]
-            match = _GLOSSARY.match(" ".join(quote.split()))
-            if not match:
-                continue
-            term, gloss = match.group("term").strip(), match.group("gloss").strip()
-            if term.lower() in _LABELS or not is_term(term) or len(words_of(gloss)) < 3:
-                continue
-            if gloss.count(",") >= len(gloss.split()) / 2:
-                continue  # "attributes: width, height, corner.": a list, not a gloss
-            letters = sum(ch.isalpha() for ch in gloss)
-            if letters < 0.7 * len(gloss.replace(" ", "")):
-                continue
-            found.append(Definition(term, gloss, page.number, quote, "glossary"))
+    lines = body_lines(page, heads)
+    entries: list[tuple[int, int]] = []  # (first line, last line) of each entry
+    for index, line in enumerate(lines):
+        if (match := _GLOSSARY.match(line.text)) and len(match.group("term").split()) <= _MAX_TERM_WORDS:
+            entries.append((index, index))
+        elif (
+            entries
+            and entries[-1][1] == index - 1
+            and not line.text.endswith(":")
+            and not line.text[:1].isupper()  # a capital opens the next paragraph, not the gloss's rest
+            and not lines[entries[-1][1]].text.endswith((".", "?", "!"))
+        ):
+            entries[-1] = (entries[-1][0], index)
+    for first, last in entries:
+        start, end = lines[first].start, lines[last].end
+        quote = page.text[start:end]
+        match = _GLOSSARY.match(" ".join(quote.split()))
+        if not match:
+            continue
+        term, gloss = match.group("term").strip(), match.group("gloss").strip()
+        if term.lower() in _LABELS or not is_term(term) or len(words_of(gloss)) < 3:
+            continue
+        if gloss.count(",") >= len(gloss.split()) / 2:
+            continue  # "attributes: width, height, corner.": a list, not a gloss
+        letters = sum(ch.isalpha() for ch in gloss)
+        if letters < 0.7 * len(gloss.replace(" ", "")) or not gloss.lstrip("“‘\"'(")[:1].isupper():
+            continue
+        found.append(Definition(term, gloss, page.number, quote, "glossary"))
     return found
 
 

@@ -255,3 +255,21 @@ def test_a_cloze_blanks_a_term_of_the_chapter_never_an_everyday_word_or_a_label(
     physics = pages_between(PHYSICS, 20, 40)
     clozes = [card.front for card in flashcards(physics, count=20, book_pages=book_pages(PHYSICS))]
     assert clozes and not [front for front in clozes if re.search(r"_____\s*\d", front)]  # "_____ 2.4"
+
+
+def test_a_quiz_asks_no_line_that_merely_ends_in_a_colon_and_offers_no_everyday_word() -> None:
+    """Levin's counting chapter has no glossary, but lines such as "… how many strings: we must pick
+    one of the three bits" and "Be careful: “and” doesn't mean “times.”" read like glossary entries:
+    they made "Which term is defined as …?" questions answered "strings" and "careful", beside
+    distractors such as "shirt", "weight" and "menu"."""
+    counting = chapter_pages(LEVIN, "Counting", level=0)
+    questions = quiz(counting, count=10, book_pages=book_pages(LEVIN))
+    assert len(questions) == 10
+    answers = {key(question.choices[question.answer_index]) for question in questions}
+    assert not answers & {"string", "outcome", "subject", "careful"}, answers
+    assert not [question.question for question in questions if "defined as" in question.question]
+    offered = {key(choice) for question in questions for choice in question.choices}
+    assert not offered & {"shirt", "weight", "menu", "left", "careful", "identical", "group"}, offered
+    # A real glossary still gives its entries: Levin's graph-theory list, Think Python's sections.
+    graphs = quiz(chapter_pages(LEVIN, "Graph Theory", level=0), book_pages=book_pages(LEVIN))
+    assert {"chromatic number", "vertex coloring"} <= {key(q.choices[q.answer_index]) for q in graphs}
