@@ -72,8 +72,13 @@ def from_outline(outline: Sequence[dict[str, object]], page_count: int) -> list[
         if starts and starts[-1][0] == page:
             continue  # two entries on one page: the first names the chapter
         starts.append((page, title))
-    chapters = [c for c in _spans(starts, page_count) if not _REFERENCE_MATTER.fullmatch(c.title.strip())]
-    return [replace(chapter, number=number) for number, chapter in enumerate(chapters, 1)]
+    return _without_reference_matter(_spans(starts, page_count))
+
+
+def _without_reference_matter(chapters: list[Chapter]) -> list[Chapter]:
+    """The chapters that are not a contents page, an index or a list, numbered again from 1."""
+    kept = [chapter for chapter in chapters if not _REFERENCE_MATTER.fullmatch(chapter.title.strip())]
+    return [replace(chapter, number=number) for number, chapter in enumerate(kept, 1)]
 
 
 def from_headings(pages: Sequence[tuple[int, str]]) -> list[Chapter]:
@@ -139,10 +144,12 @@ def chapters_for(
 ) -> list[Chapter]:
     """The chapters of a parsed document of `format` ("pdf", "epub", ...)."""
     if format == "epub":
-        return [
-            Chapter(index + 1, titles.get(number) or f"Chapter {index + 1}", number, number)
-            for index, (number, _) in enumerate(pages)
-        ]
+        return _without_reference_matter(
+            [
+                Chapter(index + 1, titles.get(number) or f"Chapter {index + 1}", number, number)
+                for index, (number, _) in enumerate(pages)
+            ]
+        )
     if format != "pdf" or not pages:
         return []
     page_count = max(number for number, _ in pages)

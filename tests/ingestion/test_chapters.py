@@ -68,6 +68,11 @@ def test_the_contents_index_and_lists_of_a_book_are_not_chapters():
     # The chapters keep their own pages: the index after the solutions is in none of them.
     assert (chapters[-1].first_page, chapters[-1].last_page) == (240, 287)
     assert not any(c.holds(288) for c in chapters)
+    # An EPUB's contents page is no chapter either.
+    epub = chapters_for(
+        "epub", [(1, "…"), (2, "…"), (3, "…")], [], {1: "Contents", 2: "The Thaw", 3: "Index"}
+    )
+    assert epub == [Chapter(1, "The Thaw", 2, 2)]
 
 
 def test_one_root_bookmark_gives_way_to_its_children_and_roman_numbers_count():
