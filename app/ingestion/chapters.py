@@ -26,6 +26,10 @@ HEADING_LINES = 3  # a chapter heading is among the first lines of its page
 _CHAPTER = re.compile(r"^chapter\s*(\d{1,3}|[ivxlc]{1,7})\b[.:]?\s*(.*)$", re.IGNORECASE)
 _ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
 TITLE = 200
+# A heading line that stops mid-phrase goes on on the next line.
+_UNFINISHED = re.compile(
+    r"(?:\b(?:and|or|of|the|a|an|in|on|to|for|with|from|by|at|as)|[,:;–-])$", re.IGNORECASE
+)
 _REFERENCE_MATTER = re.compile(
     r"(table of )?contents|index|list of [\w ]+|bibliography|references|works cited", re.IGNORECASE
 )
@@ -97,8 +101,11 @@ def from_headings(pages: Sequence[tuple[int, str]]) -> list[Chapter]:
             if chapter_number <= last:
                 break
             title = match.group(2).strip(" .:")
-            if not title and position + 1 < len(lines):
-                title = lines[position + 1].strip()
+            following = lines[position + 1].strip() if position + 1 < len(lines) else ""
+            if not title:
+                title = following
+            elif _UNFINISHED.search(title) and following[:1].islower():
+                title = f"{title} {following}"  # "Performance and" / "efficiency (proposed)"
             starts.append((number, f"Chapter {chapter_number}. {title}".strip(". ")))
             last = chapter_number
             break

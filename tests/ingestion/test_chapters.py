@@ -49,6 +49,8 @@ def test_without_an_outline_chapter_headings_give_the_chapters_and_the_contents_
     ]
     assert [(c.first_page, c.last_page) for c in chapters[:3]] == [(8, 10), (11, 31), (32, 54)]
     assert all(c.first_page > 3 for c in chapters), "the table of contents (page 3) names no chapter"
+    # A heading that wraps onto a second line keeps both.
+    assert chapters[-1].title == "Chapter 10. Performance and efficiency (proposed)"
 
 
 def test_the_contents_index_and_lists_of_a_book_are_not_chapters():
