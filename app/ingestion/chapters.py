@@ -20,7 +20,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from app.library.contents import Chapter
+from app.library.contents import Chapter, Page
+from app.study.sentences import prose_pages
 
 HEADING_LINES = 3  # a chapter heading is among the first lines of its page
 _CHAPTER = re.compile(r"^chapter\s*(\d{1,3}|[ivxlc]{1,7})\b[.:]?\s*(.*)$", re.IGNORECASE)
@@ -149,18 +150,29 @@ def chapters_for(
     outline: Sequence[dict[str, object]],
     titles: dict[int, str],
 ) -> list[Chapter]:
-    """The chapters of a parsed document of `format` ("pdf", "epub", ...)."""
+    """The chapters of a parsed document of `format` ("pdf", "epub", ...), each marked whether it has
+    prose to study."""
     if format == "epub":
-        return _without_reference_matter(
+        chapters = _without_reference_matter(
             [
                 Chapter(index + 1, titles.get(number) or f"Chapter {index + 1}", number, number)
                 for index, (number, _) in enumerate(pages)
             ]
         )
-    if format != "pdf" or not pages:
+    elif format != "pdf" or not pages:
         return []
-    page_count = max(number for number, _ in pages)
-    chapters = from_outline(outline, page_count)
-    if len(chapters) >= 2:
-        return chapters
-    return from_headings(pages) or chapters
+    else:
+        chapters = from_outline(outline, max(number for number, _ in pages))
+        if len(chapters) < 2:
+            chapters = from_headings(pages) or chapters
+    return _marked_for_study(chapters, pages)
+
+
+def _marked_for_study(chapters: list[Chapter], pages: Sequence[tuple[int, str]]) -> list[Chapter]:
+    """Each chapter with `study` false when none of its pages is prose (Levin's "Solutions to
+    Exercises", forallx's "Solutions to selected exercises": answer keys)."""
+    units = [Page(number, text) for number, text in pages]
+    return [
+        replace(chapter, study=bool(prose_pages([unit for unit in units if chapter.holds(unit.number)])))
+        for chapter in chapters
+    ]

@@ -207,7 +207,13 @@ def _contents(parsed: Parsed, fmt: formats.Format) -> dict[str, Any]:
     return {
         "units": [{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages],
         "chapters": [
-            {"number": c.number, "title": c.title, "first_page": c.first_page, "last_page": c.last_page}
+            {
+                "number": c.number,
+                "title": c.title,
+                "first_page": c.first_page,
+                "last_page": c.last_page,
+                "study": c.study,
+            }
             for c in chapters
         ],
     }

@@ -21,6 +21,9 @@ class Chapter:
     title: str
     first_page: int
     last_page: int  # inclusive
+    # Some of its pages are prose to learn from: false for an answer key, an index or a list of symbols,
+    # of which flashcards, a quiz or a guide would hold nothing (the library offers none for it).
+    study: bool = True
 
     def holds(self, page: int) -> bool:
         return self.first_page <= page <= self.last_page

@@ -33,6 +33,11 @@ class ChapterRead(BaseModel):
     title: str
     first_page: int = Field(description="The first page (or unit) of the chapter, 1-based.")
     last_page: int = Field(description="Its last page, inclusive.")
+    study: bool = Field(
+        True,
+        description="Whether it has prose to make flashcards, a quiz or a guide of (false for an answer "
+        "key, an index or a list of symbols).",
+    )
 
 
 class ChaptersRead(BaseModel):

@@ -414,6 +414,7 @@ def chapters_of(document: Document) -> list[Chapter]:
             title=str(item["title"]),
             first_page=int(str(item["first_page"])),
             last_page=int(str(item["last_page"])),
+            study=bool(item.get("study", True)),  # read before 2026-12-03: not known, offered
         )
         for item in document.chapters or []
     ]

@@ -1,6 +1,7 @@
 """Chapters: from a PDF's outline, from "Chapter N" headings without one, listed through the API, and
 read again (without re-embedding) for documents ingested before chapters were kept."""
 
+import re
 import uuid
 
 import pypdfium2 as pdfium
@@ -67,6 +68,8 @@ def test_the_contents_index_and_lists_of_a_book_are_not_chapters():
         "Solutions to Exercises",
     ]
     assert [c.number for c in chapters] == list(range(1, 9))
+    # The answer key is a chapter to ask about, but has no prose to make study aids of.
+    assert [c.title for c in chapters if not c.study] == ["Solutions to Exercises"]
     # The chapters keep their own pages: the index after the solutions is in none of them.
     assert (chapters[-1].first_page, chapters[-1].last_page) == (240, 287)
     assert not any(c.holds(288) for c in chapters)
@@ -113,6 +116,7 @@ async def test_chapters_are_listed_and_documents_read_before_them_get_them_witho
         "title": "Chapter 2. Words",
         "first_page": 11,
         "last_page": 31,
+        "study": True,
     }
 
     # As a document ingested before this change: no chapters, no page text.
@@ -173,3 +177,28 @@ def test_with_headers_on_each_passage_is_embedded_after_its_book_and_place_in_th
     assert embedded_texts(passages, parsed, formats.PDF, book=None)[on_page_40].startswith("Truth tables > ")
     # Front matter before the first bookmark has only the book's name.
     assert with_book[0] == f"forall x\n\n{passages[0].text}"
+
+
+async def test_an_answer_key_is_a_chapter_to_ask_about_but_offers_no_study_aids(client, services):
+    """forallx ends with "Solutions to selected exercises": flashcards, a quiz or a guide of it held
+    nothing, yet the library offered all three. It still offers Ask; Bob sees none of Ada's chapters."""
+    ada = await new_student(client)
+    document = await ada.upload_one(BOOKS / "forallx_magnus.pdf", book="forallx")
+    await run_worker_until_idle(services)
+    chapters = (await ada.get(f"/api/files/{document['id']}/chapters")).json()["chapters"]
+    assert [c["title"] for c in chapters if not c["study"]] == ["Solutions to selected exercises"]
+    assert chapters[0]["study"] is True
+
+    library = (await ada.get("/library")).text
+    rows = {
+        title: re.search(rf">{re.escape(title)}</a>(.*?)</li>", library, re.DOTALL)
+        for title in ("Solutions to selected exercises", "Truth tables")
+    }
+    solutions, truth_tables = (match.group(1) if match else "" for match in rows.values())
+    assert "Ask</a>" in solutions and "answer key or lists" in solutions
+    assert "Flashcards</button>" not in solutions and "Quiz</a>" not in solutions
+    assert "Ask</a>" in truth_tables and "Flashcards</button>" in truth_tables and "Quiz</a>" in truth_tables
+
+    bob = await new_student(client)
+    assert (await bob.get(f"/api/files/{document['id']}/chapters")).status_code == 404
+    assert "Solutions to selected exercises" not in (await bob.get("/library")).text
