@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -206,16 +206,7 @@ def _contents(parsed: Parsed, fmt: formats.Format) -> dict[str, Any]:
     chapters = chapters_for(fmt.name, parsed.pages, parsed.outline, parsed.titles)
     return {
         "units": [{"title": parsed.titles.get(n, ""), "text": body} for n, body in parsed.pages],
-        "chapters": [
-            {
-                "number": c.number,
-                "title": c.title,
-                "first_page": c.first_page,
-                "last_page": c.last_page,
-                "study": c.study,
-            }
-            for c in chapters
-        ],
+        "chapters": [asdict(chapter) for chapter in chapters],  # read back by library.service.chapters_of
     }
 
 
